@@ -1,0 +1,181 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/trainyard/trainyard"
+	"github.com/trainyard/trainyard/client"
+)
+
+// The offline spool is what the Python SDK writes when the server cannot be
+// reached: one file per run, DIR/<run id>.jsonl, a JSON object a line:
+//
+//	{"type": "run", "id": ID, "created": false, "run": NewRun}   always first
+//	{"type": "metrics", "points": [{"key", "value", "step", "timestamp"}]}
+//	{"type": "update", "update": RunUpdate}
+//	{"type": "log", "text": "..."}
+//	{"type": "artifact", "path": "in/run", "file": "/abs/copy/in/spool"}
+//
+// "created" is true when the run already exists on the server (the SDK
+// went offline after creating it). sync records progress in
+// <file>.progress (lines applied), so an interrupted sync resumes without
+// sending a point twice, and renames a finished file to <file>.synced.
+type spoolLine struct {
+	Type    string               `json:"type"`
+	ID      string               `json:"id"`
+	Created bool                 `json:"created"`
+	Run     *trainyard.NewRun    `json:"run"`
+	Points  json.RawMessage      `json:"points"`
+	Update  *trainyard.RunUpdate `json:"update"`
+	Text    string               `json:"text"`
+	Path    string               `json:"path"`
+	File    string               `json:"file"`
+}
+
+func syncCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "sync DIR|FILE...",
+		Short: "Upload runs that the Python SDK spooled while the server was unreachable",
+		Long: `Upload runs that the Python SDK spooled to disk while it could not reach the
+server (by default ~/.trainyard/spool, or TRAINYARD_SPOOL_DIR). Each run is
+DIR/<run>.jsonl; a synced file is renamed to .synced, and an interrupted
+sync resumes where it stopped.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var files []string
+			for _, a := range args {
+				st, err := os.Stat(a)
+				if err != nil {
+					return err
+				}
+				if !st.IsDir() {
+					files = append(files, a)
+					continue
+				}
+				m, err := filepath.Glob(filepath.Join(a, "*.jsonl"))
+				if err != nil {
+					return err
+				}
+				sort.Strings(m)
+				files = append(files, m...)
+			}
+			if len(files) == 0 {
+				fmt.Fprintln(e.errOut, "nothing to sync: no *.jsonl files")
+				return nil
+			}
+			var errs []error
+			for _, f := range files {
+				id, n, err := syncFile(cmd, e.client, f)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("%s: %w", f, err))
+					continue
+				}
+				fmt.Fprintf(e.out, "synced run %s (%d records) from %s\n", id, n, f)
+			}
+			return errors.Join(errs...)
+		},
+	}
+}
+
+func syncFile(cmd *cobra.Command, c *client.Client, path string) (string, int, error) {
+	ctx := ctxOf(cmd)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", 0, err
+	}
+	progressPath := path + ".progress"
+	done := 0
+	if b, err := os.ReadFile(progressPath); err == nil {
+		done, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 1<<20), 256<<20)
+	runID := ""
+	n := 0
+	for line := 1; sc.Scan(); line++ {
+		raw := bytes.TrimSpace(sc.Bytes())
+		if len(raw) == 0 {
+			continue
+		}
+		var l spoolLine
+		if err := json.Unmarshal(raw, &l); err != nil {
+			if !sc.Scan() { // a torn last line: the SDK died mid-write
+				break
+			}
+			return runID, n, fmt.Errorf("line %d: %v", line, err)
+		}
+		if l.Type == "run" {
+			runID = l.ID
+		}
+		if runID == "" {
+			return "", n, fmt.Errorf("line %d: the first record must be the run", line)
+		}
+		if line <= done {
+			continue
+		}
+		if err := applySpoolLine(ctx, c, runID, &l); err != nil {
+			return runID, n, fmt.Errorf("line %d (%s): %w", line, l.Type, err)
+		}
+		n++
+		if err := os.WriteFile(progressPath, []byte(strconv.Itoa(line)), 0o644); err != nil {
+			return runID, n, err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return runID, n, err
+	}
+	if err := os.Rename(path, path+".synced"); err != nil {
+		return runID, n, err
+	}
+	os.Remove(progressPath)
+	return runID, n, nil
+}
+
+func applySpoolLine(ctx context.Context, c *client.Client, runID string, l *spoolLine) error {
+	switch l.Type {
+	case "run":
+		if l.Created || l.Run == nil {
+			return nil
+		}
+		n := *l.Run
+		n.ID = runID
+		_, err := c.CreateRun(ctx, n)
+		var ce *client.Error
+		if errors.As(err, &ce) && ce.Code == "conflict" {
+			return nil // created by an earlier, interrupted sync
+		}
+		return err
+	case "metrics":
+		body, _ := json.Marshal(map[string]json.RawMessage{"points": l.Points})
+		_, err := c.AppendMetrics(ctx, runID, body)
+		return err
+	case "update":
+		if l.Update == nil {
+			return nil
+		}
+		_, err := c.UpdateRun(ctx, runID, *l.Update)
+		return err
+	case "log":
+		return c.AppendLog(ctx, runID, []byte(l.Text))
+	case "artifact":
+		f, err := os.Open(l.File)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = c.PutArtifact(ctx, runID, l.Path, f)
+		return err
+	}
+	return fmt.Errorf("unknown record type %q", l.Type)
+}

@@ -1,0 +1,209 @@
+// Package sqlite implements trainyard.Store on SQLite, the embedded default.
+//
+// Durability: the database runs in WAL mode with synchronous=FULL, so every
+// commit is fsynced before a write returns: acknowledged data survives a
+// kill -9 of the server and a power cut. Metric appends are group-committed
+// (one writer goroutine folds concurrent batches into one transaction and
+// one fsync), which is what keeps FULL affordable. Options.Sync = "NORMAL"
+// trades the power-cut guarantee (not the kill -9 one) for fewer fsyncs.
+//
+// Metrics are stored as chunks (package chunk): columnar blocks of up to
+// 4096 points per series, one row each. Each append batch becomes a chunk
+// per series; a background step merges the small chunks at a series' tail
+// into full ones, so long series are a few hundred rows.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/trainyard/trainyard"
+	_ "modernc.org/sqlite" // the pure-Go driver: the binary stays static
+)
+
+// Options tune a Store. The zero value is the default.
+type Options struct {
+	// Sync is SQLite's synchronous setting: "FULL" (default) or "NORMAL".
+	Sync string
+	// Clock defaults to time.Now.
+	Clock trainyard.Clock
+}
+
+// Store is a trainyard.Store on one SQLite file.
+type Store struct {
+	w     *sql.DB // one connection: every write goes through it
+	r     *sql.DB // readers
+	clock trainyard.Clock
+	mw    *metricWriter
+}
+
+var _ trainyard.Store = (*Store)(nil)
+
+// Open opens or creates the database at path and brings its schema up to
+// date.
+func Open(ctx context.Context, path string, opt Options) (*Store, error) {
+	sync := strings.ToUpper(opt.Sync)
+	if sync == "" {
+		sync = "FULL"
+	}
+	if sync != "FULL" && sync != "NORMAL" {
+		return nil, trainyard.FieldError("sync", "%q is not FULL or NORMAL", opt.Sync)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("create database directory: %w", err)
+	}
+	dsn := func(extra string) string {
+		return "file:" + path + "?_pragma=page_size(16384)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
+			"&_pragma=synchronous(" + sync + ")&_pragma=foreign_keys(ON)&_pragma=cache_size(-32768)" + extra
+	}
+	w, err := sql.Open("sqlite", dsn("&_txlock=immediate"))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	if err := migrate(ctx, w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("migrate %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", dsn("&_pragma=query_only(ON)"))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open %s for reading: %w", path, err)
+	}
+	n := max(4, runtime.NumCPU()*2)
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	clock := opt.Clock
+	if clock == nil {
+		clock = time.Now
+	}
+	s := &Store{w: w, r: r, clock: clock}
+	if s.mw, err = newMetricWriter(ctx, s); err != nil {
+		r.Close()
+		w.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close stops the metric writer and closes the database.
+func (s *Store) Close() error {
+	s.mw.stop()
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+var migrations = []string{
+	`CREATE TABLE jobs (
+		id TEXT PRIMARY KEY,
+		spec TEXT NOT NULL,
+		project TEXT NOT NULL,
+		priority INTEGER NOT NULL,
+		state TEXT NOT NULL,
+		reason TEXT NOT NULL DEFAULT '',
+		exit_code INTEGER,
+		gpus TEXT NOT NULL DEFAULT '[]',
+		pid INTEGER NOT NULL DEFAULT 0,
+		handle TEXT NOT NULL DEFAULT '',
+		restarts INTEGER NOT NULL DEFAULT 0,
+		submitted_at INTEGER NOT NULL,
+		started_at INTEGER NOT NULL DEFAULT 0,
+		ended_at INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE INDEX jobs_active ON jobs(submitted_at) WHERE state IN ('QUEUED', 'RUNNING');
+	CREATE INDEX jobs_submitted ON jobs(submitted_at DESC);
+	CREATE TABLE runs (
+		id TEXT PRIMARY KEY,
+		project TEXT NOT NULL,
+		name TEXT NOT NULL,
+		state TEXT NOT NULL,
+		job_id TEXT NOT NULL DEFAULT '',
+		config TEXT NOT NULL DEFAULT '{}',
+		tags TEXT NOT NULL DEFAULT '{}',
+		summary TEXT NOT NULL DEFAULT '{}',
+		command TEXT NOT NULL DEFAULT '[]',
+		workdir TEXT NOT NULL DEFAULT '',
+		git TEXT NOT NULL DEFAULT '',
+		exit_code INTEGER,
+		reason TEXT NOT NULL DEFAULT '',
+		created_at INTEGER NOT NULL,
+		started_at INTEGER NOT NULL DEFAULT 0,
+		ended_at INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE INDEX runs_created ON runs(created_at DESC, id);
+	CREATE INDEX runs_project_created ON runs(project, created_at DESC, id);
+	CREATE TABLE series (
+		id INTEGER PRIMARY KEY,
+		run_id TEXT NOT NULL REFERENCES runs(id),
+		key TEXT NOT NULL,
+		summary TEXT NOT NULL,
+		next_seq INTEGER NOT NULL DEFAULT 0,
+		tail_start INTEGER NOT NULL DEFAULT 0,
+		tail_small INTEGER NOT NULL DEFAULT 0,
+		UNIQUE (run_id, key)
+	);
+	CREATE TABLE chunks (
+		series_id INTEGER NOT NULL REFERENCES series(id),
+		seq INTEGER NOT NULL,
+		count INTEGER NOT NULL,
+		min_step INTEGER NOT NULL,
+		max_step INTEGER NOT NULL,
+		data BLOB NOT NULL,
+		PRIMARY KEY (series_id, seq)
+	);`,
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	var v int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return err
+	}
+	if v > len(migrations) {
+		return fmt.Errorf("database schema version %d is newer than this trainyard (%d): upgrade trainyard", v, len(migrations))
+	}
+	for i := v; i < len(migrations); i++ {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", i+1)); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Times are stored as Unix microseconds; 0 is the zero time.
+func toMicros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us).UTC()
+}
+
+func isUniqueViolation(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}

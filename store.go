@@ -1,0 +1,97 @@
+package trainyard
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// Store is the durable state of trainyard. An implementation must pass the
+// conformance suite in package storetest. Every method is safe for
+// concurrent use. A method that returns nil has made its write durable.
+type Store interface {
+	JobStore
+	RunStore
+	MetricStore
+	Close() error
+}
+
+// JobStore keeps jobs.
+type JobStore interface {
+	// CreateJob stores a new QUEUED job and its run (same ID) together.
+	// Returns ECONFLICT if the ID is taken.
+	CreateJob(ctx context.Context, job *Job) error
+	// UpdateJob overwrites the job's state fields (state, reason, exit code,
+	// GPUs, PID, handle, restarts, times) and mirrors state, reason and exit
+	// code onto its run. Returns ENOTFOUND if there is no such job.
+	UpdateJob(ctx context.Context, job *Job) error
+	// Job returns ENOTFOUND if there is no such job.
+	Job(ctx context.Context, id string) (*Job, error)
+	// Jobs lists jobs, newest first. With active set it lists only QUEUED
+	// and RUNNING jobs, oldest first.
+	Jobs(ctx context.Context, f JobFilter) ([]*Job, error)
+}
+
+// JobFilter selects jobs to list.
+type JobFilter struct {
+	Active  bool  // only QUEUED and RUNNING, oldest first
+	State   State // only this state
+	Project string
+	Limit   int
+}
+
+// RunStore keeps runs.
+type RunStore interface {
+	// CreateRun stores a run created outside any job. Returns ECONFLICT if
+	// the ID is taken.
+	CreateRun(ctx context.Context, run *Run) error
+	// Run returns ENOTFOUND if there is no such run.
+	Run(ctx context.Context, id string) (*Run, error)
+	// Runs lists runs, newest first.
+	Runs(ctx context.Context, f RunFilter) ([]*Run, error)
+	// UpdateRun applies u and returns the run as it now is. A change to a
+	// terminal state sets EndedAt. Returns ENOTFOUND if there is no such run.
+	UpdateRun(ctx context.Context, id string, u RunUpdate) (*Run, error)
+	// Projects lists the projects that hold runs, by name.
+	Projects(ctx context.Context) ([]Project, error)
+}
+
+// MetricStore keeps metric series: append-only, NaN and ±Inf kept.
+type MetricStore interface {
+	// AppendMetrics appends points to the run's series and returns once they
+	// are durable. Returns ENOTFOUND if the run does not exist and EINVALID
+	// for a bad batch; nothing of a refused batch is stored.
+	AppendMetrics(ctx context.Context, runID string, batch []SeriesPoints) error
+	// ReadSeries returns points of one series. Returns ENOTFOUND if the run
+	// or the key does not exist.
+	ReadSeries(ctx context.Context, runID, key string, q SeriesQuery) (*Series, error)
+}
+
+// ArtifactStore keeps the files of runs. Paths are slash-separated and
+// relative to the run's root; a path that would leave it is EINVALID.
+type ArtifactStore interface {
+	// PutArtifact stores r at path, replacing any file there, and returns
+	// once it is durable.
+	PutArtifact(ctx context.Context, runID, path string, r io.Reader) (ArtifactInfo, error)
+	// OpenArtifact opens a file. Returns ENOTFOUND if there is none.
+	OpenArtifact(ctx context.Context, runID, path string) (io.ReadSeekCloser, ArtifactInfo, error)
+	// ListArtifacts lists the files and directories directly under dir
+	// ("" for the root). With recursive it lists every file below dir.
+	ListArtifacts(ctx context.Context, runID, dir string, recursive bool) ([]ArtifactInfo, error)
+	// DeleteArtifact removes a file or a directory tree.
+	DeleteArtifact(ctx context.Context, runID, path string) error
+}
+
+// ArtifactInfo describes one artifact file or directory.
+type ArtifactInfo struct {
+	Path    string    `json:"path"`
+	Dir     bool      `json:"dir,omitempty"`
+	Size    int64     `json:"size"`
+	ModTime time.Time `json:"mod_time"`
+}
+
+// Clock returns the current time; injected so tests control it.
+type Clock func() time.Time
+
+// IDFunc returns a new unique ID; injected so tests control it.
+type IDFunc func() string
