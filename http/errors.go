@@ -94,9 +94,9 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 
 func jsonError(err error) error {
 	var (
-		syn  *json.SyntaxError
-		typ  *json.UnmarshalTypeError
-		mbe  *http.MaxBytesError
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+		mbe *http.MaxBytesError
 	)
 	switch {
 	case errors.As(err, &mbe):

@@ -2,8 +2,10 @@ package http
 
 import (
 	"net/http"
+	"slices"
 
 	"github.com/trainyard/trainyard"
+	"github.com/trainyard/trainyard/runquery"
 )
 
 func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
@@ -69,15 +71,49 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
 	if f.Offset, err = intParam(q.Get("offset"), "offset", 0, 1<<31-1); err != nil {
 		return err
 	}
-	runs, err := s.cfg.Store.Runs(r.Context(), f)
+	filter, err := runquery.Parse(q.Get("filter"))
 	if err != nil {
-		return err
+		return trainyard.FieldError("filter", "%v", err)
+	}
+	order, err := runquery.ParseOrderBy(q["order_by"])
+	if err != nil {
+		return trainyard.FieldError("order_by", "%v", err)
+	}
+	var runs []*trainyard.Run
+	if len(filter.Clauses) == 0 && len(order) == 0 {
+		if runs, err = s.cfg.Store.Runs(r.Context(), f); err != nil {
+			return err
+		}
+	} else {
+		// Filter and order in memory over the project's runs, then page.
+		all, err := s.cfg.Store.Runs(r.Context(), trainyard.RunFilter{Project: f.Project, State: f.State, Limit: maxSearchRuns})
+		if err != nil {
+			return err
+		}
+		for _, run := range all {
+			if filter.Match(runquery.RunRecord{Run: run}) {
+				runs = append(runs, run)
+			}
+		}
+		if len(order) > 0 {
+			slices.SortStableFunc(runs, func(a, b *trainyard.Run) int {
+				return runquery.Compare(runquery.RunRecord{Run: a}, runquery.RunRecord{Run: b}, order)
+			})
+		}
+		limit := f.Limit
+		if limit == 0 {
+			limit = trainyard.DefaultListLimit
+		}
+		runs = runs[min(f.Offset, len(runs)):min(f.Offset+limit, len(runs))]
 	}
 	if runs == nil {
 		runs = []*trainyard.Run{}
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"runs": runs})
 }
+
+// maxSearchRuns bounds the runs a filtered search looks at.
+const maxSearchRuns = 200_000
 
 func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
 	run, err := s.cfg.Store.Run(r.Context(), r.PathValue("id"))

@@ -45,8 +45,8 @@ type Config struct {
 	MaxArtifactBytes int64
 	// LogPollInterval is how often a followed log is checked for growth.
 	LogPollInterval time.Duration
-	Clock trainyard.Clock  // default time.Now
-	NewID trainyard.IDFunc // IDs of runs created through the API; default trainyard.NewID
+	Clock           trainyard.Clock  // default time.Now
+	NewID           trainyard.IDFunc // IDs of runs created through the API; default trainyard.NewID
 }
 
 // Server is the HTTP face of trainyard.

@@ -104,15 +104,19 @@
 // Let J be a job that can run on the machine, and t = J.Submitted +
 // BackfillWindow. At every decision at or after t, the jobs ordered after J
 // start only from what is left once J and every waiting job ahead of it hold
-// min(request, available). In particular:
+// min(request, available). Hence:
 //
-//   - An aged job starts no later than the first decision at which what it
-//     needs is free once the running jobs and the jobs ordered before it
-//     have been served. Jobs of the same or lower priority submitted after J
-//     aged never delay it: as long as no job ordered before J is submitted
-//     after t, J starts at the same decision as it would have had those later
-//     jobs never been submitted. (Jobs that started before t, by backfill,
-//     are running jobs like any other.)
+//   - Once aged, J starts at the first decision at which its request fits
+//     in what the running jobs leave after the jobs ordered before it have
+//     started or taken their holdings; no job behind it gets there first.
+//
+//   - Jobs of the same or lower priority submitted after J aged never delay
+//     it. Precisely: if no job ordered before J is submitted after t, J
+//     starts at exactly the same time as it would if none of the jobs
+//     ordered after it and submitted at or after t existed (a simulation
+//     property test checks this on random workloads). Jobs that started
+//     before t, by backfill, are running jobs like any other: J waits for
+//     them to exit.
 //
 //   - Priorities are strict. A stream of higher-priority jobs can delay a
 //     lower-priority job forever. A higher-priority job that arrives after J
@@ -121,7 +125,9 @@
 //
 // # Cost
 //
-// Schedule sorts the queue once and walks it once: O(n log n) in the queue
-// length, plus the GPUs named by running jobs. It allocates the Decision
-// and one working copy of the queue.
+// Schedule sorts the queue once (in the usual case a radix sort of packed
+// integer keys) and walks it once: O(n log n) at worst in the queue
+// length, plus the GPUs that running jobs name. It allocates the Decision,
+// a working copy of the queue, and the reasons in shared strings of about
+// 32KiB each. BenchmarkSchedule measures 10,000 queued jobs on 8 GPUs.
 package sched

@@ -44,11 +44,11 @@ const (
 	packIndexBits = 64 - packPrioBits - packSecBits
 )
 
-// packedOrder sorts the queue with one integer sort when priorities,
-// submit seconds and queue length fit a 64-bit key, which is the usual
-// case and about three times faster than sorting with a comparison
-// function; runs of equal priority and second are then put in full order.
-// It returns nil when the queue does not fit the key.
+// packedOrder sorts the queue as integers when priorities, submit seconds
+// and queue length fit a 64-bit key, which is the usual case and several
+// times faster than sorting with a comparison function; runs of equal
+// priority and second are then put in full order. It returns nil when the
+// queue does not fit the key.
 func packedOrder(queue []Pending) []int {
 	if len(queue) == 0 || len(queue) >= 1<<packIndexBits {
 		return nil
@@ -69,7 +69,7 @@ func packedOrder(queue []Pending) []int {
 		sec := uint64(queue[i].Submitted.Unix()) - uint64(minS)
 		keys[i] = prio<<(packSecBits+packIndexBits) | sec<<packIndexBits | uint64(i)
 	}
-	slices.Sort(keys)
+	radixSort(keys)
 	const index = 1<<packIndexBits - 1
 	for i := 0; i < len(keys); {
 		j := i + 1
@@ -117,4 +117,39 @@ func compareTies(p, q *Pending) int {
 	}
 	x, y := amountsOf(p.Request), amountsOf(q.Request)
 	return slices.Compare(x[:], y[:])
+}
+
+// radixSort sorts keys ascending: a byte-wise LSD radix sort that skips the
+// bytes in which all keys agree, for long slices; slices.Sort otherwise.
+func radixSort(keys []uint64) {
+	if len(keys) < 256 {
+		slices.Sort(keys)
+		return
+	}
+	var or, and uint64 = 0, ^uint64(0)
+	for _, k := range keys {
+		or, and = or|k, and&k
+	}
+	varying := or ^ and
+	src, dst := keys, make([]uint64, len(keys))
+	for shift := 0; shift < 64; shift += 8 {
+		if varying>>shift&0xff == 0 {
+			continue
+		}
+		var start [256]int
+		for _, k := range src {
+			start[k>>shift&0xff]++
+		}
+		n := 0
+		for d, c := range start {
+			start[d], n = n, n+c
+		}
+		for _, k := range src {
+			d := k >> shift & 0xff
+			dst[start[d]] = k
+			start[d]++
+		}
+		src, dst = dst, src
+	}
+	copy(keys, src) // a no-op when src is keys
 }

@@ -407,3 +407,21 @@ func TestPropertyOrder(t *testing.T) {
 		}
 	})
 }
+
+func TestPropertyRadixSort(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		keys := rapid.SliceOfN(rapid.Uint64(), 0, 2000).Draw(t, "keys")
+		if rapid.Bool().Draw(t, "fewBitsVary") {
+			mask := rapid.Uint64().Draw(t, "mask")
+			for i := range keys {
+				keys[i] &= mask
+			}
+		}
+		want := slices.Clone(keys)
+		slices.Sort(want)
+		radixSort(keys)
+		if !slices.Equal(keys, want) {
+			t.Fatalf("radixSort: got %v, want %v", keys, want)
+		}
+	})
+}

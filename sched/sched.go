@@ -248,7 +248,8 @@ func Schedule(cfg Config, s Snapshot) Decision {
 			dec.Starts = append(dec.Starts, Start{ID: j.id, GPUs: gpus})
 			continue
 		case i <= line:
-			if j.req.fits(idle) {
+			heldBack := j.req.fits(idle) // only what jobs ahead hold stops it
+			if heldBack {
 				w.appendHeld(j.req.short(avail))
 			}
 			var hold amounts
@@ -260,7 +261,7 @@ func Schedule(cfg Config, s Snapshot) Decision {
 				}
 			}
 			pool.take(hold[dimGPU], gpuHeld)
-			if !j.req.fits(idle) {
+			if !heldBack {
 				w.appendHolding(i, behind, hold)
 			}
 		default:
