@@ -44,7 +44,14 @@ func ParseJobFile(name string, data []byte) (*trainyard.JobSpec, error) {
 	var spec trainyard.JobSpec
 	if err := dec.Decode(&spec); err != nil {
 		field, msg := describeJSONError(err)
-		return nil, fmt.Errorf("%s:%d: %s: %s", name, lineOf(doc, field), field, msg)
+		line := lineOf(doc, field)
+		if !strings.Contains(field, ".") {
+			// encoding/json names an unknown nested field without its path.
+			if path, l := findKey(doc, field, ""); l > 0 {
+				field, line = path, l
+			}
+		}
+		return nil, fmt.Errorf("%s:%d: %s: %s", name, line, field, msg)
 	}
 	if err := spec.Validate(); err != nil {
 		var lines []string
@@ -104,4 +111,26 @@ func lineOf(n *yaml.Node, field string) int {
 		}
 	}
 	return line
+}
+
+// findKey finds the first mapping key called name, depth first, and
+// returns its dotted path and line.
+func findKey(n *yaml.Node, name, prefix string) (string, int) {
+	if n.Kind != yaml.MappingNode {
+		return "", 0
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		path := k.Value
+		if prefix != "" {
+			path = prefix + "." + k.Value
+		}
+		if k.Value == name {
+			return path, k.Line
+		}
+		if p, l := findKey(n.Content[i+1], name, path); l > 0 {
+			return p, l
+		}
+	}
+	return "", 0
 }

@@ -83,6 +83,12 @@ type active struct {
 	timer    *time.Timer
 }
 
+// remover is an executor that keeps per-task state (exit files) until told
+// the status is safely recorded.
+type remover interface {
+	Remove(h trainyard.Handle) error
+}
+
 type exitEvent struct {
 	id     string
 	status trainyard.ExitStatus
@@ -203,8 +209,15 @@ func (d *Dispatcher) loop() {
 	}
 }
 
-// schedule asks sched what to start and starts it.
+// schedule asks sched what to start and starts it, until nothing more
+// starts; the last pass leaves wait reasons that count the jobs just
+// started.
 func (d *Dispatcher) schedule() {
+	for i := 0; i < 8 && d.schedulePass() > 0; i++ {
+	}
+}
+
+func (d *Dispatcher) schedulePass() int {
 	now := d.cfg.Clock()
 	d.mu.Lock()
 	snap := sched.Snapshot{Now: now, Capacity: d.cfg.Machine.Capacity()}
@@ -235,6 +248,7 @@ func (d *Dispatcher) schedule() {
 	for _, a := range starts {
 		d.launch(a)
 	}
+	return len(starts)
 }
 
 // launch records a job as RUNNING, then starts its process. The record
@@ -343,6 +357,11 @@ func (d *Dispatcher) finish(ev exitEvent) {
 	}
 	if err := d.store.UpdateJob(context.Background(), &snapshot); err != nil {
 		d.cfg.Logger.Error("record job end", "job", j.ID, "err", err)
+	} else if r, ok := d.exec.(remover); ok && a.started {
+		// The status is stored: the executor may forget the task.
+		if err := r.Remove(a.handle); err != nil {
+			d.cfg.Logger.Warn("remove task state", "job", j.ID, "err", err)
+		}
 	}
 	d.cfg.Logger.Info("job ended", "job", j.ID, "state", snapshot.State, "reason", snapshot.Reason)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -101,6 +102,8 @@ func jsonError(err error) error {
 	switch {
 	case errors.As(err, &mbe):
 		return err
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return trainyard.Errorf(trainyard.EINVALID, "body is not valid JSON: it ends too early")
 	case errors.As(err, &syn):
 		return trainyard.Errorf(trainyard.EINVALID, "body is not valid JSON at byte %d: %v", syn.Offset, syn)
 	case errors.As(err, &typ):
