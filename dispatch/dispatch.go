@@ -139,6 +139,9 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 			a := &active{job: j, handle: trainyard.Handle{PID: j.PID, State: j.Handle}, started: j.Handle != ""}
 			d.running[j.ID] = a
 			if !a.started {
+				a.handle, a.started = d.lookup(ctx, j)
+			}
+			if !a.started {
 				ended = append(ended, exitEvent{id: j.ID, status: trainyard.ExitStatus{Lost: true},
 					err: fmt.Errorf("the server stopped while starting the job")})
 				continue
@@ -166,6 +169,33 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	go d.loop()
 	d.poke()
 	return nil
+}
+
+// lookup finds the task of a job that was recorded RUNNING but whose
+// handle was not (the server died in between), when the executor can.
+func (d *Dispatcher) lookup(ctx context.Context, j *trainyard.Job) (trainyard.Handle, bool) {
+	l, ok := d.exec.(interface {
+		Lookup(jobID string) ([]trainyard.Handle, error)
+	})
+	if !ok {
+		return trainyard.Handle{}, false
+	}
+	hs, err := l.Lookup(j.ID)
+	if err != nil || len(hs) == 0 {
+		return trainyard.Handle{}, false
+	}
+	h := hs[0]
+	for _, c := range hs { // prefer a live one
+		if alive, _, _ := d.exec.Inspect(c); alive {
+			h = c
+		}
+	}
+	j.PID, j.Handle = h.PID, h.State
+	if err := d.store.UpdateJob(ctx, j); err != nil {
+		d.cfg.Logger.Error("record recovered handle", "job", j.ID, "err", err)
+	}
+	d.cfg.Logger.Info("found the task of a job whose start was not recorded", "job", j.ID, "pid", h.PID)
+	return h, true
 }
 
 // Close stops scheduling. Running jobs keep running; the next Start

@@ -109,6 +109,12 @@ func parsePoints(v *fastjson.Value, now int64, out *[]trainyard.SeriesPoints, in
 	if err != nil {
 		return trainyard.FieldError("points", "must be an array of {key, value, step, timestamp}")
 	}
+	// Field names for errors are formatted only on error: this loop runs
+	// for every point.
+	var (
+		badField string
+		badValue *fastjson.Value
+	)
 	for i, pv := range arr {
 		o, err := pv.Object()
 		if err != nil {
@@ -120,38 +126,56 @@ func parsePoints(v *fastjson.Value, now int64, out *[]trainyard.SeriesPoints, in
 			step         int64
 			ts           = now
 			val          float64
-			ferr         error
+			ok           = true
 		)
 		o.Visit(func(k []byte, fv *fastjson.Value) {
-			if ferr != nil {
+			if !ok {
 				return
 			}
 			switch string(k) {
 			case "key":
-				key, ferr = fv.StringBytes()
 				hasKey = true
-				if ferr != nil {
-					ferr = trainyard.FieldError(fmt.Sprintf("points[%d].key", i), "must be a string")
+				if fv.Type() != fastjson.TypeString {
+					ok, badField, badValue = false, "key", fv
+					return
 				}
+				key, _ = fv.StringBytes()
 			case "value":
-				val, ferr = floatValue(fv, fmt.Sprintf("points[%d].value", i))
 				hasV = true
+				if val, ok = fastFloat(fv); !ok {
+					badField, badValue = "value", fv
+				}
 			case "step":
-				step, ferr = intValue(fv, fmt.Sprintf("points[%d].step", i))
+				if step, ok = fastInt(fv); !ok {
+					badField, badValue = "step", fv
+				}
 			case "timestamp":
-				ts, ferr = intValue(fv, fmt.Sprintf("points[%d].timestamp", i))
+				if ts, ok = fastInt(fv); !ok {
+					badField, badValue = "timestamp", fv
+				}
 			default:
-				ferr = trainyard.FieldError(fmt.Sprintf("points[%d].%s", i, k), "unknown field")
+				ok, badField, badValue = false, string(k), nil
 			}
 		})
-		if ferr != nil {
-			return ferr
+		if !ok {
+			field := fmt.Sprintf("points[%d].%s", i, badField)
+			switch badField {
+			case "key":
+				return trainyard.FieldError(field, "must be a string")
+			case "value":
+				_, err := floatValue(badValue, field)
+				return err
+			case "step", "timestamp":
+				_, err := intValue(badValue, field)
+				return err
+			}
+			return trainyard.FieldError(field, "unknown field (want key, value, step, timestamp)")
 		}
 		if !hasKey || !hasV {
 			return trainyard.FieldError(fmt.Sprintf("points[%d]", i), "needs \"key\" and \"value\"")
 		}
-		pos, ok := index[string(key)]
-		if !ok {
+		pos, found := index[string(key)]
+		if !found {
 			pos = len(*out)
 			index[string(key)] = pos
 			*out = append(*out, trainyard.SeriesPoints{Key: string(key)})
@@ -163,6 +187,27 @@ func parsePoints(v *fastjson.Value, now int64, out *[]trainyard.SeriesPoints, in
 		*n++
 	}
 	return nil
+}
+
+// fastFloat reads a number or "NaN", "Infinity", "-Infinity".
+func fastFloat(v *fastjson.Value) (float64, bool) {
+	switch v.Type() {
+	case fastjson.TypeNumber:
+		f, err := v.Float64()
+		return f, err == nil
+	case fastjson.TypeString:
+		b, _ := v.StringBytes()
+		return trainyard.ParseSpecialFloat(string(b))
+	}
+	return 0, false
+}
+
+func fastInt(v *fastjson.Value) (int64, bool) {
+	if v.Type() != fastjson.TypeNumber {
+		return 0, false
+	}
+	n, err := v.Int64()
+	return n, err == nil
 }
 
 func parseSeries(v *fastjson.Value, now int64, out *[]trainyard.SeriesPoints, n *int) error {
@@ -206,7 +251,9 @@ func parseSeries(v *fastjson.Value, now int64, out *[]trainyard.SeriesPoints, n 
 				}
 				sp.Values = make([]float64, len(a))
 				for j, e := range a {
-					if sp.Values[j], ferr = floatValue(e, fmt.Sprintf("%s[%d]", field, j)); ferr != nil {
+					var ok bool
+					if sp.Values[j], ok = fastFloat(e); !ok {
+						_, ferr = floatValue(e, fmt.Sprintf("%s[%d]", field, j))
 						return
 					}
 				}
@@ -270,7 +317,9 @@ func intArray(v *fastjson.Value, field string) ([]int64, error) {
 	}
 	out := make([]int64, len(a))
 	for j, e := range a {
-		if out[j], err = intValue(e, fmt.Sprintf("%s[%d]", field, j)); err != nil {
+		var ok bool
+		if out[j], ok = fastInt(e); !ok {
+			_, err := intValue(e, fmt.Sprintf("%s[%d]", field, j))
 			return nil, err
 		}
 	}

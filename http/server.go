@@ -81,7 +81,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger}
 	for _, r := range s.routes() {
-		s.mux.Handle(r.pattern, s.wrap(r.handler))
+		s.mux.Handle(r.pattern, withETag(s.wrap(r.handler)))
 	}
 	s.mux.Handle("/", s.uiHandler())
 	return s
@@ -121,6 +121,16 @@ func (s *Server) routes() []route {
 		{"PUT /api/v1/runs/{id}/artifacts/{path...}", s.putArtifact},
 		{"DELETE /api/v1/runs/{id}/artifacts/{path...}", s.deleteArtifact},
 	}
+}
+
+// Routes lists the patterns of every API route ("GET /api/v1/runs/{id}").
+func Routes() []string {
+	var s Server
+	var out []string
+	for _, r := range s.routes() {
+		out = append(out, r.pattern)
+	}
+	return out
 }
 
 // ServeHTTP checks the token, then routes.

@@ -202,7 +202,42 @@ func (e *Executor) Start(ctx context.Context, t trainyard.Task) (trainyard.Handl
 		PID: a.pid, Start: a.start,
 		ExitFile: exitFile,
 	}
+	// The handle also goes next to the exit file, so that a server that dies
+	// before it records the handle can find the task again (Lookup).
+	if err := os.WriteFile(handleFile(exitFile), []byte(s.encode()), 0o644); err != nil {
+		return trainyard.Handle{}, fmt.Errorf("record handle: %w", err)
+	}
 	return trainyard.Handle{PID: a.pid, State: s.encode()}, nil
+}
+
+func handleFile(exitFile string) string { return strings.TrimSuffix(exitFile, ".exit") + ".handle" }
+
+// Lookup returns the handles of a job's tasks that this executor started
+// and that were not removed: after a crash of the server between Start and
+// recording the handle, the job can still be found.
+func (e *Executor) Lookup(jobID string) ([]trainyard.Handle, error) {
+	// Sanitised IDs hold no glob metacharacters.
+	prefix := strings.TrimSuffix(exitFileName(jobID), ".exit")
+	prefix = prefix[:strings.LastIndexByte(prefix, '-')+1]
+	files, err := filepath.Glob(filepath.Join(e.stateDir, prefix+"*.handle"))
+	if err != nil {
+		return nil, err
+	}
+	var out []trainyard.Handle
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		h := trainyard.Handle{State: string(b)}
+		s, err := decodeHandle(h)
+		if err != nil || s.ExitFile != strings.TrimSuffix(f, ".handle")+".exit" {
+			continue
+		}
+		h.PID = s.PID
+		out = append(out, h)
+	}
+	return out, nil
 }
 
 // startTimeout bounds the wait for a shim's answer. Only a broken shim
@@ -373,6 +408,9 @@ func (e *Executor) Remove(h trainyard.Handle) error {
 	}
 	if err := os.Remove(s.ExitFile); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove exit file: %w", err)
+	}
+	if err := os.Remove(handleFile(s.ExitFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove handle file: %w", err)
 	}
 	return nil
 }

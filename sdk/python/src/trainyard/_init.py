@@ -117,7 +117,7 @@ def _create(transport: Transport, project: Optional[str], name: Optional[str], c
         if offline is None:
             return _disabled(transport, rid, info, strict, opts)
         new_run["started_at"] = _env.now_rfc3339()
-    spool = Spool(spool_dir, rid, False, new_run)
+    spool = Spool(spool_dir, rid, offline is None, new_run)
     sender = _sender(transport, rid, spool, offline, opts)
     return _run(transport, sender, rid, info["project"], info.get("name") or rid, dict(config or {}), False, strict, opts)
 

@@ -95,7 +95,7 @@ class Transport:
             data = resp.read()
             status = resp.status
         except (OSError, http.client.HTTPException) as e:
-            raise Unreachable("cannot reach trainyard at %s: %s" % (self.url, e or type(e).__name__)) from e
+            raise Unreachable(str(e) or type(e).__name__) from e
         finally:
             conn.close()
         if status >= 400:

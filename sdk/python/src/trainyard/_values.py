@@ -6,7 +6,8 @@ Nothing here does I/O; everything is unit-tested on its own.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+from collections.abc import Mapping
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 #: The longest metric, config, summary or tag key the server accepts.
 MAX_KEY_LEN = 250
@@ -14,17 +15,20 @@ MAX_KEY_LEN = 250
 JSONFloat = Union[float, str]
 
 
-def flatten(data: Mapping[Any, Any], sep: str = "/") -> Iterator[Tuple[str, Any]]:
+_LEAVES = frozenset((float, int, bool, str, type(None)))
+
+
+def flatten(data: "Mapping[Any, Any]", sep: str = "/") -> Iterator[Tuple[str, Any]]:
     """Yields (key, value) for every leaf of data; nested mappings are joined
     with sep: {"train": {"loss": 1}} gives ("train/loss", 1). An empty nested
     mapping yields nothing."""
     for k, v in data.items():
-        key = str(k)
-        if isinstance(v, Mapping):
+        key = k if type(k) is str else str(k)
+        if type(v) in _LEAVES or not isinstance(v, Mapping):
+            yield key, v
+        else:
             for sub, sv in flatten(v, sep):
                 yield key + sep + sub, sv
-        else:
-            yield key, v
 
 
 def key_problem(key: str) -> Optional[str]:
@@ -48,9 +52,10 @@ def to_float(value: Any) -> Optional[float]:
     """Returns value as a float when it is a number: int, float, bool, and
     anything with __float__ that is not text (numpy scalars, one-element
     tensors). Returns None for everything else (str, None, lists, ...)."""
-    if isinstance(value, float):
+    t = type(value)
+    if t is float:
         return value
-    if isinstance(value, (bool, int)):
+    if t is int or t is bool or isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, (str, bytes, bytearray)) or value is None:
         return None

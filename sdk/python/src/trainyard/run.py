@@ -9,7 +9,8 @@ import sys
 import threading
 import time
 from types import TracebackType
-from typing import Any, Dict, Iterator, List, Mapping, MutableMapping, Optional, Set, Tuple, Type
+from collections.abc import Mapping
+from typing import Any, Dict, Iterator, List, MutableMapping, Optional, Set, Tuple, Type
 
 from . import _hooks
 from ._capture import Capture
