@@ -15,7 +15,7 @@ func TestETag(t *testing.T) {
 	})
 	h := withETag(jsonHandler)
 
-	first := serve(t, h, "GET", "")
+	first := etagServe(t, h, "GET", "")
 	if first.Code != http.StatusOK || first.Body.String() != body {
 		t.Fatalf("first GET: %d %q, want 200 %q", first.Code, first.Body.String(), body)
 	}
@@ -41,7 +41,7 @@ func TestETag(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := serve(t, h, tt.method, tt.ifNoneMatch)
+			got := etagServe(t, h, tt.method, tt.ifNoneMatch)
 			if got.Code != tt.wantCode || got.Body.String() != tt.wantBody {
 				t.Errorf("%s If-None-Match %q: %d %q, want %d %q", tt.method, tt.ifNoneMatch, got.Code, got.Body.String(), tt.wantCode, tt.wantBody)
 			}
@@ -58,8 +58,8 @@ func TestETagChangesWithBody(t *testing.T) {
 		n++
 		writeJSON(w, http.StatusOK, map[string]int{"n": n})
 	}))
-	a := serve(t, h, "GET", "")
-	b := serve(t, h, "GET", a.Header().Get("ETag"))
+	a := etagServe(t, h, "GET", "")
+	b := etagServe(t, h, "GET", a.Header().Get("ETag"))
 	if b.Code != http.StatusOK || b.Body.String() != `{"n":2}`+"\n" {
 		t.Fatalf("changed body answered %d %q, want 200 with the new body", b.Code, b.Body.String())
 	}
@@ -103,7 +103,7 @@ func TestETagPassesThrough(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := serve(t, withETag(tt.handler), tt.method, "*")
+			got := etagServe(t, withETag(tt.handler), tt.method, "*")
 			if got.Code != tt.code || got.Body.String() != tt.body {
 				t.Errorf("got %d %.40q, want %d %.40q", got.Code, got.Body.String(), tt.code, tt.body)
 			}
@@ -139,7 +139,7 @@ func TestETagStreams(t *testing.T) {
 	}
 }
 
-func serve(t *testing.T, h http.Handler, method, ifNoneMatch string) *httptest.ResponseRecorder {
+func etagServe(t *testing.T, h http.Handler, method, ifNoneMatch string) *httptest.ResponseRecorder {
 	t.Helper()
 	r := httptest.NewRequest(method, "/api/v1/runs", nil)
 	if ifNoneMatch != "" {

@@ -38,6 +38,10 @@ var (
 	batch    = flag.Int("batch", 10000, "points per request")
 	syncMode = flag.String("sync", "FULL", "server durability (FULL or NORMAL)")
 	only     = flag.String("only", "", "run only measurements whose name contains this")
+	profile  = flag.String("profile", "", "write the servers' CPU profiles to this file prefix")
+	clientsF = flag.String("clients", "1,8,64", "client counts for ingestion")
+	formsF   = flag.String("forms", "rows,series", "batch forms for ingestion")
+	nstart   = 0
 )
 
 type server struct {
@@ -57,6 +61,10 @@ func start(data string, extra ...string) (*server, time.Duration) {
 	args := append([]string{"up", "--addr", addr, "--data", data, "--nvidia-smi", "none", "--sync", *syncMode, "--log-level", "warn"}, extra...)
 	cmd := exec.Command(*bin, args...)
 	cmd.Stderr = io.Discard
+	if *profile != "" {
+		nstart++
+		cmd.Env = append(os.Environ(), fmt.Sprintf("TRAINYARD_CPUPROFILE=%s.%d", *profile, nstart))
+	}
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
 		log.Fatal(err)
@@ -206,8 +214,9 @@ func main() {
 	fmt.Printf("| measurement | median | rounds | target |\n|---|---|---|---|\n")
 
 	if want("ingest") {
-		for _, form := range []string{"rows", "series"} {
-			for _, clients := range []int{1, 8, 64} {
+		for _, form := range strings.Split(*formsF, ",") {
+			for _, cs := range strings.Split(*clientsF, ",") {
+				clients, _ := strconv.Atoi(cs)
 				var rates []float64
 				for r := range *rounds {
 					s, _ := start(filepath.Join(tmp, fmt.Sprintf("ingest-%s-%d-%d", form, clients, r)))

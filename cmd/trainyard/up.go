@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"syscall"
@@ -85,6 +86,17 @@ next start re-attaches to them.`,
 
 func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	t0 := time.Now()
+	if path := os.Getenv("TRAINYARD_CPUPROFILE"); path != "" { // for performance work
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", cfg.LogLevel)

@@ -142,3 +142,23 @@ def test_capture_output_tees_prints_into_the_run_log(server: Server, tmp_path: P
     run_id = out.stdout.split()[-1]
     status, body = server.request("GET", "/api/v1/runs/%s/logs" % run_id)
     assert status == 200 and b"hello from the script" in body
+
+
+def test_a_refused_update_warns_and_strict_mode_raises_it_later(server: Server, capsys: pytest.CaptureFixture):
+    run = trainyard.init(url=server.url, system_metrics_interval=0)
+    run.config.update({"ok": 1, "nested": {"bad\nkey": 1}})  # the nested key is refused by the server
+    run.finish()
+    assert "update refused by the server" in capsys.readouterr().err
+    got = server.run(run.id)
+    assert got["state"] == "SUCCEEDED" and "ok" not in got["config"]  # the whole PATCH was refused
+
+    strict = trainyard.init(url=server.url, system_metrics_interval=0, strict=True)
+    with pytest.raises(ValueError, match="control character"):
+        strict.summary["a\tb"] = 1  # caught before sending
+    strict.config.update({"nested": {"bad\nkey": 1}})
+    assert strict.flush(10)
+    with pytest.raises(trainyard.TrainyardError) as e:
+        strict.log({"x": 1})  # the background error surfaces at the next call
+    assert e.value.status == 400 and e.value.code == "invalid"
+    strict.finish()
+    assert server.run(strict.id)["state"] == "SUCCEEDED"

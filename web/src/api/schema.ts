@@ -292,7 +292,7 @@ export interface paths {
             };
             cookie?: never;
         };
-        /** Download a file (Range requests work). */
+        /** Download a file (Range requests work); Content-Type follows the file name. */
         get: operations["getArtifact"];
         /** Upload a file (the raw body), replacing any file at path. */
         put: operations["putArtifact"];
@@ -323,7 +323,7 @@ export interface components {
         /** @description Bytes as an integer, or a string with a unit ("4GiB", "512MiB"). */
         Bytes: number | string;
         Resources: {
-            /** @description Whole GPUs */
+            /** @description Whole GPUs, exclusive. */
             gpus?: number;
             /** @description CPU cores (default 1). */
             cpus?: number;
@@ -358,7 +358,7 @@ export interface components {
         Job: components["schemas"]["JobSpecOut"] & {
             id: string;
             state: components["schemas"]["State"];
-            /** @description Why it ended */
+            /** @description Why it ended, or why it waits while QUEUED. */
             reason?: string;
             exit_code?: number;
             gpu_ids?: number[];
@@ -1060,7 +1060,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/octet-stream": string;
+                    "*/*": string;
                 };
             };
             /** @description Part of the file. */

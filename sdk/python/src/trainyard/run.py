@@ -47,6 +47,8 @@ class Summary(MutableMapping[str, Any]):
 
     def __setitem__(self, key: str, value: Any) -> None:
         key = str(key)
+        if not self._run._key_ok("summary", key):
+            return
         self._user[key] = value
         self._run._update("summary", {key: json_safe(value)})
 
@@ -79,11 +81,13 @@ class Config(Dict[str, Any]):
         self._run = run
 
     def __setitem__(self, key: str, value: Any) -> None:
+        if not self._run._key_ok("config", str(key)):
+            return
         super().__setitem__(key, value)
         self._run._update("config", {str(key): json_safe(value)})
 
     def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        new = dict(*args, **kwargs)
+        new = {k: v for k, v in dict(*args, **kwargs).items() if self._run._key_ok("config", str(k))}
         super().update(new)
         if new:
             self._run._update("config", json_safe(new))
@@ -154,6 +158,9 @@ class Run:
         if self._finished or self._sender is None or os.getpid() != self._pid:
             if self._finished:
                 self._warn_once("finished", "run %s is finished; log() is ignored" % self.id)
+            elif self._sender is not None:
+                self._warn_once("fork", "log() in a forked process is ignored: log from the process that "
+                                "called init()")
             return
         if not isinstance(data, Mapping):
             raise TypeError("log() takes a dict of metric values, not %s" % type(data).__name__)
@@ -180,6 +187,12 @@ class Run:
         if vals and self._sender.add_points([(k, f, s, ts) for k, f in vals]):
             warn("metric queue is full (%d points): dropping the oldest; the server is slow or away"
                  % (self._sender._points.maxlen or 0))
+
+    def _key_ok(self, field: str, key: str) -> bool:
+        problem = key_problem(key)
+        if problem:
+            self._refuse(key, "%s key %r: it %s" % (field, key[:60], problem), ValueError)
+        return not problem
 
     def _refuse(self, key: str, why: str, exc: Type[Exception]) -> None:
         if self._strict:
