@@ -63,7 +63,7 @@ export function withQuery(path: string, query: URLSearchParams, changes: Record<
  * replaces the history entry unless push is asked for.
  */
 export function useQueryParam(name: string, fallback = ''): [string, (v: string | null, push?: boolean) => void] {
-  const { path, query } = useLocation();
+  const { query } = useLocation();
   const value = query.get(name) ?? fallback;
   const set = useCallback(
     (v: string | null, push = false) => {
@@ -72,7 +72,6 @@ export function useQueryParam(name: string, fallback = ''): [string, (v: string 
     },
     [name, fallback],
   );
-  void path;
   return [value, set];
 }
 

@@ -164,6 +164,9 @@ class Sender:
                         self._cv.wait(max(0.01, wait))
                     want, closing = self._flush_seq, self._closing
                     n = len(self._points)
+                    timer = time.monotonic() - self._last_send >= self.flush_interval
+                    if not (closing or want > self._flushed_seq or timer):
+                        n -= n % self.batch_size  # woken by a full batch: leave the rest for the timer
                 self._last_send = time.monotonic()
                 self._drain(n)
                 if closing:
