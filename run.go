@@ -26,6 +26,7 @@ type Run struct {
 	Git      *GitInfo                 `json:"git,omitempty"`
 	ExitCode *int                     `json:"exit_code,omitempty"`
 	Reason   string                   `json:"reason,omitempty"`
+	Deleted  bool                     `json:"deleted,omitempty"` // hidden from lists unless asked for
 
 	CreatedAt time.Time `json:"created_at"`
 	StartedAt time.Time `json:"started_at,omitzero"`
@@ -182,7 +183,8 @@ func SortedKeys[V any](m map[string]V) []string {
 type RunFilter struct {
 	Project string
 	State   State
-	Limit   int // 0 means DefaultListLimit
+	View    View // deleted runs are left out unless asked for
+	Limit   int  // 0 means DefaultListLimit
 	Offset  int
 }
 

@@ -13,6 +13,9 @@ type Store interface {
 	JobStore
 	RunStore
 	MetricStore
+	TrackingStore
+	RegistryStore
+	LoggedModelStore
 	Close() error
 }
 

@@ -34,6 +34,27 @@ func ParseJobFile(name string, data []byte) (*trainyard.JobSpec, error) {
 		if c, ok := m["command"].(string); ok {
 			m["command"] = []string{"sh", "-c", c}
 		}
+		// Commands, env values and tags are strings, whatever YAML makes of
+		// them: [python, x.py, --epochs, 10] means the text "10".
+		for i := 0; i+1 < len(doc.Content); i += 2 {
+			k, v := doc.Content[i].Value, doc.Content[i+1]
+			switch {
+			case k == "command" && v.Kind == yaml.SequenceNode:
+				m[k] = scalarTexts(v.Content)
+			case (k == "env" || k == "tags") && v.Kind == yaml.MappingNode:
+				kv := map[string]any{}
+				for j := 0; j+1 < len(v.Content); j += 2 {
+					if v.Content[j+1].Kind == yaml.ScalarNode {
+						kv[v.Content[j].Value] = v.Content[j+1].Value
+					} else {
+						var x any
+						v.Content[j+1].Decode(&x) // not a string: the decoder names it
+						kv[v.Content[j].Value] = x
+					}
+				}
+				m[k] = kv
+			}
+		}
 	}
 	js, err := json.Marshal(generic)
 	if err != nil {
@@ -133,4 +154,18 @@ func findKey(n *yaml.Node, name, prefix string) (string, int) {
 		}
 	}
 	return "", 0
+}
+
+func scalarTexts(nodes []*yaml.Node) []any {
+	out := make([]any, len(nodes))
+	for i, n := range nodes {
+		if n.Kind == yaml.ScalarNode {
+			out[i] = n.Value
+		} else {
+			var v any
+			n.Decode(&v)
+			out[i] = v // not a string: the decoder names it
+		}
+	}
+	return out
 }

@@ -176,10 +176,10 @@ func TestGPUsArePinnedAndNeverShared(t *testing.T) {
 		js, _ := s.C.Jobs(ctx, trainyard.JobFilter{State: trainyard.StateRunning})
 		return len(js) == 2
 	})
-	j3, _ := s.C.Job(ctx, ids[2])
-	if j3.State != trainyard.StateQueued || !strings.Contains(j3.Reason, "waiting for 2 GPUs: 0 of 4 free") {
-		t.Errorf("third job = %s %q", j3.State, j3.Reason)
-	}
+	eventually(t, 5*time.Second, "the third job to say why it waits", func() bool {
+		j3, _ := s.C.Job(ctx, ids[2])
+		return j3.State == trainyard.StateQueued && strings.Contains(j3.Reason, "waiting for 2 GPUs: 0 of 4 free")
+	})
 	out, _, _ := s.cli(dir, "gpus")
 	if strings.Count(out, "NVIDIA H200") != 4 || strings.Contains(out, "free") {
 		t.Errorf("trainyard gpus while all are held:\n%s", out)

@@ -42,6 +42,7 @@ type Store struct {
 	r     *sql.DB // readers
 	clock trainyard.Clock
 	mw    *metricWriter
+	index runIndex // runs in memory for SearchRuns
 }
 
 var _ trainyard.Store = (*Store)(nil)
@@ -159,6 +160,9 @@ var migrations = []string{
 		data BLOB NOT NULL,
 		PRIMARY KEY (series_id, seq)
 	);`,
+	// 2: experiments (MLflow's name for projects), soft-deleted runs, run
+	// inputs and outputs, the model registry and logged models.
+	migrationTracking,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

@@ -44,6 +44,7 @@ func (s *Store) CreateJob(ctx context.Context, j *trainyard.Job) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit job %s: %w", j.ID, err)
 	}
+	s.index.changed(j.ID)
 	s.mw.knownRun(j.ID)
 	return nil
 }
@@ -72,6 +73,7 @@ func (s *Store) UpdateJob(ctx context.Context, j *trainyard.Job) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit job %s: %w", j.ID, err)
 	}
+	s.index.changed(j.ID)
 	return nil
 }
 

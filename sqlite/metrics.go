@@ -321,6 +321,7 @@ func (w *metricWriter) commitGroup(group []*appendReq) (err error) {
 	}
 	for _, st := range order {
 		w.remember(st)
+		w.s.index.changed(st.key.run)
 	}
 	return nil
 }

@@ -42,7 +42,7 @@ func insertRun(ctx context.Context, tx execer, r *trainyard.Run) error {
 	if err != nil {
 		return fmt.Errorf("insert run %s: %w", r.ID, err)
 	}
-	return nil
+	return ensureExperiment(ctx, tx, r.Project, r.CreatedAt)
 }
 
 // CreateRun stores a run created outside any job.
@@ -50,11 +50,12 @@ func (s *Store) CreateRun(ctx context.Context, r *trainyard.Run) error {
 	if err := insertRun(ctx, s.w, r); err != nil {
 		return err
 	}
+	s.index.changed(r.ID)
 	s.mw.knownRun(r.ID)
 	return nil
 }
 
-const runColumns = `id, project, name, state, job_id, config, tags, summary, command, workdir, git, exit_code, reason, created_at, started_at, ended_at`
+const runColumns = `id, project, name, state, job_id, config, tags, summary, command, workdir, git, exit_code, reason, created_at, started_at, ended_at, deleted`
 
 // Run returns one run with its metric summaries.
 func (s *Store) Run(ctx context.Context, id string) (*trainyard.Run, error) {
@@ -91,6 +92,9 @@ func (s *Store) Runs(ctx context.Context, f trainyard.RunFilter) ([]*trainyard.R
 	if f.State != "" {
 		where = append(where, "state = ?")
 		args = append(args, f.State)
+	}
+	if w := viewWhere(f.View); w != "" {
+		where = append(where, w)
 	}
 	q := `SELECT ` + runColumns + ` FROM runs`
 	if len(where) > 0 {
@@ -231,6 +235,7 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u trainyard.RunUpdate)
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("commit run %s: %w", id, err)
 	}
+	s.index.changed(id)
 	return r, nil
 }
 
@@ -262,7 +267,7 @@ func scanRun(sc scanner) (*trainyard.Run, error) {
 		created, started, ended             int64
 	)
 	if err := sc.Scan(&r.ID, &r.Project, &r.Name, &r.State, &r.JobID, &config, &tags, &summary, &command, &r.Workdir, &git,
-		&exit, &r.Reason, &created, &started, &ended); err != nil {
+		&exit, &r.Reason, &created, &started, &ended, &r.Deleted); err != nil {
 		return nil, err
 	}
 	for _, f := range []struct {

@@ -14,6 +14,7 @@ export interface Column {
 }
 
 export const ATTRIBUTES: Record<string, string> = {
+  name: 'Name',
   state: 'State',
   created: 'Created',
   duration: 'Duration',
@@ -49,6 +50,8 @@ export function cellValue(run: Run, col: Column): number | string | undefined {
   switch (col.kind) {
     case 'attr':
       switch (col.key) {
+        case 'name':
+          return run.name;
         case 'state':
           return run.state;
         case 'created':
@@ -124,7 +127,7 @@ export function orderBy(col: Column | null, desc: boolean): string | undefined {
   const dir = desc ? ' DESC' : ' ASC';
   switch (col.kind) {
     case 'attr':
-      return ['state', 'created', 'id', 'exit_code'].includes(col.key) ? `attributes.${col.key}${dir}` : undefined;
+      return ['name', 'state', 'created', 'id', 'exit_code'].includes(col.key) ? `attributes.${col.key}${dir}` : undefined;
     case 'param':
       return `params.${quoteKey(col.key)}${dir}`;
     case 'tag':

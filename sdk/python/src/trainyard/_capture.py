@@ -46,8 +46,8 @@ class Capture:
     def __init__(self, sink: Callable[[str], None]):
         self._out = Tee(sys.stdout, sink)
         self._err = Tee(sys.stderr, sink)
-        sys.stdout = self._out  # type: ignore[assignment]
-        sys.stderr = self._err  # type: ignore[assignment]
+        sys.stdout = self._out
+        sys.stderr = self._err
 
     def stop(self) -> None:
         if sys.stdout is self._out:

@@ -48,15 +48,22 @@ def init(project: Optional[str] = None, name: Optional[str] = None, config: Opti
     """
     opts = {"system_metrics_interval": system_metrics_interval, "capture_output": capture_output,
             "finish_timeout": finish_timeout, "max_queue": max_queue}
-    transport = Transport(_env.server_url(url), token if token is not None else os.environ.get("TRAINYARD_TOKEN"),
-                          user_agent="trainyard-python/" + __version__)
-    spool_dir = spool_dir or default_dir()
-    job_run = _env.job_run_id()
-    if job_run:
-        if id and id != job_run:
-            warn("inside job %s: using the job's run, not id=%r" % (job_run, id))
-        return _attach(transport, job_run, config, tags, spool_dir, strict, opts)
-    return _create(transport, project, name, config, tags, id, spool_dir, strict, opts)
+    try:
+        transport = Transport(_env.server_url(url), token if token is not None else os.environ.get("TRAINYARD_TOKEN"),
+                              user_agent="trainyard-python/" + __version__)
+        spool_dir = spool_dir or default_dir()
+        job_run = _env.job_run_id()
+        if job_run:
+            if id and id != job_run:
+                warn("inside job %s: using the job's run, not id=%r" % (job_run, id))
+            return _attach(transport, job_run, config, tags, spool_dir, strict, opts)
+        return _create(transport, project, name, config, tags, id, spool_dir, strict, opts)
+    except Exception as e:  # noqa: BLE001 - never crash training unless strict
+        if strict:
+            raise
+        warn("init failed: %s: %s; this run is NOT tracked" % (type(e).__name__, e))
+        return _run(None, None, id or _env.new_run_id(), project or "default", name or "", dict(config or {}),
+                    False, strict, opts)
 
 
 def _attach(transport: Transport, run_id: str, config: Optional[Mapping[str, Any]], tags: Optional[Mapping[str, Any]],
@@ -98,11 +105,13 @@ def _create(transport: Transport, project: Optional[str], name: Optional[str], c
     def post() -> Dict[str, Any]:
         tries[0] += 1
         try:
-            return transport.json("POST", "/api/v1/runs", body, timeout=10)
+            created: Dict[str, Any] = transport.json("POST", "/api/v1/runs", body, timeout=10)
+            return created
         except TrainyardError as e:
             # A conflict on a retry means an earlier try created it: ours.
             if e.code == "conflict" and tries[0] > 1:
-                return transport.json("GET", "/api/v1/runs/" + quote_path(rid), timeout=10)
+                existing: Dict[str, Any] = transport.json("GET", "/api/v1/runs/" + quote_path(rid), timeout=10)
+                return existing
             raise
 
     offline = None
@@ -162,9 +171,10 @@ def _sender(transport: Transport, run_id: str, spool: Spool, offline: Optional[s
     return Sender(transport, run_id, spool, warn, offline_reason=offline, max_queue=opts["max_queue"])
 
 
-def _run(transport: Transport, sender: Optional[Sender], run_id: str, project: str, name: str,
+def _run(transport: Optional[Transport], sender: Optional[Sender], run_id: str, project: str, name: str,
          config: Dict[str, Any], in_job: bool, strict: bool, opts: Dict[str, Any]) -> Run:
-    return Run(run_id=run_id, project=project, name=name, url=transport.url, config=config, transport=transport,
+    url = transport.url if transport is not None else _env.server_url()
+    return Run(run_id=run_id, project=project, name=name or run_id, url=url, config=config, transport=transport,
                sender=sender, in_job=in_job, strict=strict, finish_timeout=opts["finish_timeout"],
                system_metrics_interval=opts["system_metrics_interval"], capture_output=opts["capture_output"])
 

@@ -26,7 +26,7 @@ import json
 import os
 import threading
 import time
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
 
 from ._spool import Spool
 from ._transport import TrainyardError, Transport, quote_path, retryable
@@ -68,7 +68,7 @@ class Sender:
         self._last_send = time.monotonic()
         self.offline = offline_reason is not None
         self.error: Optional[BaseException] = None  # first background error, for strict mode
-        self._warned: set = set()
+        self._warned: Set[str] = set()
         self._stats = {"sent": 0, "spooled": 0, "dropped": 0, "dropped_text": 0, "high_water": 0, "batches": 0}
         if self.offline:
             self._spool_call(self.spool.open)

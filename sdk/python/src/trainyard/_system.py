@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import threading
 import time
-from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 Point = Tuple[str, float, int, int]
 
@@ -112,7 +112,7 @@ def _read(path: str) -> Optional[str]:
 class SystemMonitor:
     """Samples every interval seconds and hands the points to emit."""
 
-    def __init__(self, interval: float, emit: Callable[[List[Point]], None], nvidia_smi: Optional[str] = None):
+    def __init__(self, interval: float, emit: Callable[[List[Point]], Any], nvidia_smi: Optional[str] = None):
         self.interval = interval
         self._emit = emit
         self._smi = nvidia_smi if nvidia_smi is not None else shutil.which("nvidia-smi")

@@ -54,7 +54,7 @@ def to_float(value: Any) -> Optional[float]:
     tensors). Returns None for everything else (str, None, lists, ...)."""
     t = type(value)
     if t is float:
-        return value
+        return float(value)
     if t is int or t is bool or isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, (str, bytes, bytearray)) or value is None:

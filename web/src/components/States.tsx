@@ -1,0 +1,46 @@
+import type { ReactNode } from 'react';
+import type { ApiError } from '../api/client';
+import type { RunState } from '../api/types';
+
+/** Empty says there is nothing here yet, and what to do about it. */
+export function Empty({ title, children }: { title: string; children?: ReactNode }) {
+  return (
+    <div className="empty" role="status">
+      <h2>{title}</h2>
+      {children}
+    </div>
+  );
+}
+
+/** Failed shows an error with the server's message and what to try. */
+export function Failed({ error, what, children }: { error: ApiError | Error; what: string; children?: ReactNode }) {
+  const status = 'status' in error ? (error as ApiError).status : 0;
+  return (
+    <div className="failed" role="alert">
+      <h2>Could not load {what}</h2>
+      <p>{error.message}</p>
+      {children ?? <p className="muted">{hint(status)}</p>}
+    </div>
+  );
+}
+
+function hint(status: number): string {
+  if (status === 0) return 'Check that the trainyard server is running (`trainyard up`), then reload this page.';
+  if (status === 401) return 'This server needs a token: set one with the key button at the top right.';
+  if (status === 404) return 'It may have been deleted, or the link is wrong. Go back to the projects list.';
+  if (status >= 500) return 'The server failed; its log says why. Reload to try again.';
+  return 'Fix the request above and try again.';
+}
+
+export function Loading({ what }: { what: string }) {
+  return (
+    <p className="loading muted" role="status" aria-live="polite">
+      Loading {what}…
+    </p>
+  );
+}
+
+/** StateBadge shows a run's or job's state; running ones pulse. */
+export function StateBadge({ state }: { state: RunState }) {
+  return <span className={`badge state-${state.toLowerCase()}`}>{state.toLowerCase()}</span>;
+}

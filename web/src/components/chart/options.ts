@@ -1,0 +1,82 @@
+// uPlot options for trainyard's charts: faceted lines, theme colours,
+// axes for steps, wall time, relative time, percent and bytes.
+import uPlot from 'uplot';
+import { cssVar } from '../../theme';
+import { fmtBytes, fmtDuration, fmtNum } from '../../lib/format';
+import type { XMode } from '../../lib/series';
+
+export type YUnit = 'number' | 'percent' | 'bytes';
+
+export function fmtY(v: number | null | undefined, unit: YUnit = 'number'): string {
+  if (v === null || v === undefined) return '—';
+  if (unit === 'percent') return `${fmtNum(v)}%`;
+  if (unit === 'bytes') return fmtBytes(v);
+  return fmtNum(v);
+}
+
+export function fmtX(v: number, mode: XMode): string {
+  if (mode === 'step') return `step ${Math.round(v).toLocaleString('en-US')}`;
+  if (mode === 'relative') return fmtDuration(v);
+  return new Date(v * 1000).toLocaleString();
+}
+
+interface Args {
+  width: number;
+  height: number;
+  xMode: XMode;
+  logY: boolean;
+  yUnit?: YUnit;
+  series: { label: string; color: string }[];
+  plugins: uPlot.Plugin[];
+  onDraw: (u: uPlot) => void;
+  onCursor: (u: uPlot) => void;
+  onSelect: (u: uPlot) => void;
+}
+
+export function chartOptions(a: Args): uPlot.Options {
+  const axis = cssVar('--chart-axis') || '#666';
+  const grid = cssVar('--chart-grid') || '#ddd';
+  const common = { stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, font: '11px system-ui, sans-serif' };
+  const xAxis: uPlot.Axis = { ...common };
+  if (a.xMode === 'relative') xAxis.values = (_u, splits) => splits.map((s) => fmtDuration(s));
+  else if (a.xMode === 'step') xAxis.values = (_u, splits) => splits.map((s) => fmtNum(s));
+  const yAxis: uPlot.Axis = { ...common, size: 60, values: (_u, splits) => splits.map((s) => fmtY(s, a.yUnit)) };
+  return {
+    mode: 2,
+    width: a.width,
+    height: a.height,
+    legend: { show: false },
+    padding: [8, 12, 0, 0],
+    cursor: {
+      drag: { x: true, y: false, setScale: false },
+      points: { show: false },
+    },
+    scales: {
+      x: { time: a.xMode === 'time' },
+      y: a.logY ? { distr: 3 } : {},
+    },
+    axes: [xAxis, yAxis],
+    series: [
+      {},
+      ...a.series.map(
+        (s): uPlot.Series => ({
+          label: s.label,
+          stroke: s.color,
+          width: 1.5,
+          points: { show: false },
+          paths: uPlot.paths.linear!(),
+          facets: [
+            { scale: 'x', auto: true },
+            { scale: 'y', auto: true },
+          ],
+        }),
+      ),
+    ],
+    plugins: a.plugins,
+    hooks: {
+      draw: [a.onDraw],
+      setCursor: [a.onCursor],
+      setSelect: [a.onSelect],
+    },
+  };
+}
