@@ -28,7 +28,7 @@ web:
 		cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build; \
 	else echo "make: skipping the web UI (no npm or no web/); the binary serves a note at /"; fi
 
-$(VENV)/.ok: examples/requirements.txt sdk/python/pyproject.toml requirements-test.txt
+$(VENV)/.ok: examples/requirements.txt requirements-test.txt sdk/python/pyproject.toml $(shell find sdk/python/src -name "*.py")
 	python3 -m venv $(VENV)
 	$(PIP) install -q --disable-pip-version-check -r examples/requirements.txt -r requirements-test.txt
 	$(PIP) install -q --disable-pip-version-check ./sdk/python

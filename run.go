@@ -51,7 +51,10 @@ type RunUpdate struct {
 	Config     map[string]any    `json:"config,omitempty"`
 	Tags       map[string]string `json:"tags,omitempty"`
 	DeleteTags []string          `json:"delete_tags,omitempty"`
-	Summary    map[string]any    `json:"summary,omitempty"`
+	Summary    map[string]any    `json:"summary,omitempty"` // a null value deletes the key
+	// EndedAt, with a terminal State, is when the run ended (an offline run
+	// synced later ended before the sync); default now.
+	EndedAt *time.Time `json:"ended_at,omitempty"`
 }
 
 // Validate reports every problem with the update at once.
@@ -62,6 +65,9 @@ func (u *RunUpdate) Validate() error {
 	}
 	if u.State != nil && !u.State.Valid() {
 		errs = append(errs, FieldError("state", "%q is not one of QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED", *u.State))
+	}
+	if u.EndedAt != nil && (u.State == nil || !u.State.Terminal()) {
+		errs = append(errs, FieldError("ended_at", "goes with a final state (SUCCEEDED, FAILED or CANCELED)"))
 	}
 	errs = append(errs, validateKeys("config", u.Config), validateKeys("summary", u.Summary))
 	for k := range u.Tags {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -419,5 +420,18 @@ func GitInfo(dir string) *trainyard.GitInfo {
 	status, _ := git("status", "--porcelain", "--untracked-files=no")
 	branch, _ := git("rev-parse", "--abbrev-ref", "HEAD")
 	remote, _ := git("config", "--get", "remote.origin.url")
-	return &trainyard.GitInfo{Commit: commit, Dirty: status != "", Branch: branch, Remote: remote}
+	return &trainyard.GitInfo{Commit: commit, Dirty: status != "", Branch: branch, Remote: stripPassword(remote)}
+}
+
+// stripPassword removes a password or token from a remote URL such as
+// https://user:token@host/repo.git: it must not end up in the database.
+func stripPassword(remote string) string {
+	u, err := url.Parse(remote)
+	if err != nil || u.User == nil {
+		return remote
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.User(u.User.Username())
+	}
+	return u.String()
 }

@@ -170,6 +170,11 @@ func applySpoolLine(ctx context.Context, c *client.Client, runID string, l *spoo
 		return c.AppendLog(ctx, runID, []byte(l.Text))
 	case "artifact":
 		f, err := os.Open(l.File)
+		if errors.Is(err, os.ErrNotExist) {
+			// The copy is gone (cleaned up by hand?): skip it rather than block the run.
+			fmt.Fprintf(os.Stderr, "trainyard: skipping artifact %q of run %s: %s is gone\n", l.Path, runID, l.File)
+			return nil
+		}
 		if err != nil {
 			return err
 		}

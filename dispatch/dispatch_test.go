@@ -106,7 +106,9 @@ func (r *rig) log(id string) string {
 	return string(b)
 }
 
-func sh(script string) trainyard.JobSpec { return trainyard.JobSpec{Command: []string{"sh", "-c", script}} }
+func sh(script string) trainyard.JobSpec {
+	return trainyard.JobSpec{Command: []string{"sh", "-c", script}}
+}
 
 func TestJobsRunWithTheirGPUsAndEnvironment(t *testing.T) {
 	r := newRig(t, machine(2))

@@ -193,6 +193,9 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u trainyard.RunUpdate)
 		}
 		if r.State.Terminal() {
 			r.EndedAt = now
+			if u.EndedAt != nil {
+				r.EndedAt = u.EndedAt.UTC().Truncate(time.Microsecond)
+			}
 		} else {
 			r.EndedAt = time.Time{}
 		}
@@ -214,6 +217,10 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u trainyard.RunUpdate)
 		delete(r.Tags, k)
 	}
 	for k, v := range u.Summary {
+		if v == nil {
+			delete(r.Summary, k)
+			continue
+		}
 		r.Summary[k] = v
 	}
 	config, err := json.Marshal(r.Config)

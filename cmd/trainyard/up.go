@@ -19,8 +19,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/trainyard/trainyard"
-	"github.com/trainyard/trainyard/dispatch"
 	"github.com/trainyard/trainyard/disk"
+	"github.com/trainyard/trainyard/dispatch"
 	"github.com/trainyard/trainyard/executor/local"
 	"github.com/trainyard/trainyard/gpu"
 	"github.com/trainyard/trainyard/http"

@@ -12,7 +12,7 @@ from types import TracebackType
 from collections.abc import Mapping
 from typing import Any, Dict, Iterator, List, MutableMapping, Optional, Set, Tuple, Type
 
-from . import _hooks
+from . import _env, _hooks
 from ._capture import Capture
 from ._sender import Sender
 from ._system import SystemMonitor
@@ -285,7 +285,8 @@ class Run:
             return
         final: Optional[Dict[str, Any]] = None
         if not self.in_job:
-            final = {"state": "SUCCEEDED" if exit_code == 0 else "FAILED", "exit_code": int(exit_code)}
+            final = {"state": "SUCCEEDED" if exit_code == 0 else "FAILED", "exit_code": int(exit_code),
+                     "ended_at": _env.now_rfc3339()}
             if reason:
                 final["reason"] = reason
         t = self._finish_timeout if timeout is None else timeout
