@@ -65,6 +65,11 @@ type MetricStore interface {
 	// are durable. Returns ENOTFOUND if the run does not exist and EINVALID
 	// for a bad batch; nothing of a refused batch is stored.
 	AppendMetrics(ctx context.Context, runID string, batch []SeriesPoints) error
+	// AppendMetricsOnce is AppendMetrics for a batch that a client may send
+	// more than once (a retry after a lost answer, an offline spool synced
+	// later): a batch ID the run has already stored stores nothing and
+	// reports dup. IDs are 1-64 of [A-Za-z0-9_-].
+	AppendMetricsOnce(ctx context.Context, runID, batchID string, batch []SeriesPoints) (dup bool, err error)
 	// ReadSeries returns points of one series. Returns ENOTFOUND if the run
 	// or the key does not exist.
 	ReadSeries(ctx context.Context, runID, key string, q SeriesQuery) (*Series, error)

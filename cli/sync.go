@@ -22,7 +22,7 @@ import (
 // reached: one file per run, DIR/<run id>.jsonl, a JSON object a line:
 //
 //	{"type": "run", "id": ID, "created": false, "run": NewRun}   always first
-//	{"type": "metrics", "points": [{"key", "value", "step", "timestamp"}]}
+//	{"type": "metrics", "points": [{"key", "value", "step", "timestamp"}], "batch_id"?: ID}
 //	{"type": "update", "update": RunUpdate}
 //	{"type": "log", "text": "..."}
 //	{"type": "artifact", "path": "in/run", "file": "/abs/copy/in/spool"}
@@ -37,6 +37,7 @@ type spoolLine struct {
 	Created bool                 `json:"created"`
 	Run     *trainyard.NewRun    `json:"run"`
 	Points  json.RawMessage      `json:"points"`
+	BatchID string               `json:"batch_id"`
 	Update  *trainyard.RunUpdate `json:"update"`
 	Text    string               `json:"text"`
 	Path    string               `json:"path"`
@@ -157,7 +158,11 @@ func applySpoolLine(ctx context.Context, c *client.Client, runID string, l *spoo
 		}
 		return err
 	case "metrics":
-		body, _ := json.Marshal(map[string]json.RawMessage{"points": l.Points})
+		m := map[string]any{"points": l.Points}
+		if l.BatchID != "" {
+			m["batch_id"] = l.BatchID // sent twice (an interrupted sync), stored once
+		}
+		body, _ := json.Marshal(m)
 		_, err := c.AppendMetrics(ctx, runID, body)
 		return err
 	case "update":

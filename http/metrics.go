@@ -18,7 +18,9 @@ import (
 //	 "series": [{"key": "loss", "steps": [...], "values": [...], "timestamps": [...]}]}
 //
 // Both lists are optional. step defaults to 0 and timestamp (Unix ms) to the
-// time of the request; value may be "NaN", "Infinity" or "-Infinity".
+// time of the request; value may be "NaN", "Infinity" or "-Infinity". An
+// optional "batch_id" makes the batch idempotent: sent again, it is not
+// stored again.
 
 var parsers fastjson.ParserPool
 
@@ -37,15 +39,21 @@ func (s *Server) appendMetrics(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	batch, n, err := parseMetrics(body, s.cfg.Clock().UnixMilli())
+	batch, n, batchID, err := parseMetrics(body, s.cfg.Clock().UnixMilli())
 	if err != nil {
 		return err
 	}
-	if err := s.cfg.Store.AppendMetrics(r.Context(), r.PathValue("id"), batch); err != nil {
+	dup, err := s.cfg.Store.AppendMetricsOnce(r.Context(), r.PathValue("id"), batchID, batch)
+	if err != nil {
 		return err
+	}
+	if dup {
+		n = 0
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(strconv.AppendInt([]byte(`{"accepted":`), int64(n), 10))
+	w.Write([]byte(`,"duplicate":`))
+	w.Write(strconv.AppendBool(nil, dup))
 	w.Write([]byte("}\n"))
 	return nil
 }
@@ -68,22 +76,23 @@ func readBody(r io.Reader, buf []byte) ([]byte, error) {
 
 // parseMetrics reads a metric batch; errors name the element at fault,
 // such as points[3].value.
-func parseMetrics(body []byte, now int64) ([]trainyard.SeriesPoints, int, error) {
+func parseMetrics(body []byte, now int64) ([]trainyard.SeriesPoints, int, string, error) {
 	p := parsers.Get()
 	defer parsers.Put(p)
 	v, err := p.ParseBytes(body)
 	if err != nil {
-		return nil, 0, trainyard.Errorf(trainyard.EINVALID, "body is not valid JSON: %v", err)
+		return nil, 0, "", trainyard.Errorf(trainyard.EINVALID, "body is not valid JSON: %v", err)
 	}
 	obj, err := v.Object()
 	if err != nil {
-		return nil, 0, trainyard.Errorf(trainyard.EINVALID, "body must be a JSON object with \"points\" or \"series\"")
+		return nil, 0, "", trainyard.Errorf(trainyard.EINVALID, "body must be a JSON object with \"points\" or \"series\"")
 	}
 	var (
-		out   []trainyard.SeriesPoints
-		index = map[string]int{} // key → position in out, for points
-		n     int
-		perr  error
+		out     []trainyard.SeriesPoints
+		index   = map[string]int{} // key → position in out, for points
+		n       int
+		batchID string
+		perr    error
 	)
 	obj.Visit(func(k []byte, v *fastjson.Value) {
 		if perr != nil {
@@ -94,14 +103,21 @@ func parseMetrics(body []byte, now int64) ([]trainyard.SeriesPoints, int, error)
 			perr = parsePoints(v, now, &out, index, &n)
 		case "series":
 			perr = parseSeries(v, now, &out, &n)
+		case "batch_id":
+			b, err := v.StringBytes()
+			if err != nil {
+				perr = trainyard.FieldError("batch_id", "must be a string")
+				return
+			}
+			batchID = string(b)
 		default:
-			perr = trainyard.FieldError(string(k), "unknown field %q (want \"points\" or \"series\")", k)
+			perr = trainyard.FieldError(string(k), "unknown field %q (want \"points\", \"series\" or \"batch_id\")", k)
 		}
 	})
 	if perr != nil {
-		return nil, 0, perr
+		return nil, 0, "", perr
 	}
-	return out, n, nil
+	return out, n, batchID, nil
 }
 
 func parsePoints(v *fastjson.Value, now int64, out *[]trainyard.SeriesPoints, index map[string]int, n *int) error {

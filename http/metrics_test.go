@@ -11,7 +11,8 @@ import (
 )
 
 func TestParseMetrics(t *testing.T) {
-	got, n, err := parseMetrics([]byte(`{
+	got, n, id, err := parseMetrics([]byte(`{
+		"batch_id": "b-1",
 		"points": [
 			{"key": "loss", "value": 0.5, "step": 1, "timestamp": 1000},
 			{"key": "acc", "value": "NaN", "step": 1},
@@ -28,7 +29,7 @@ func TestParseMetrics(t *testing.T) {
 		{Key: "lr", Steps: []int64{5, 6}, Values: []float64{0.1, math.Inf(1)}, Times: []int64{7, 8}},
 		{Key: "x", Steps: []int64{0}, Values: []float64{1}, Times: []int64{99}},
 	}
-	if diff := cmp.Diff(want, got, cmpopts.EquateNaNs()); diff != "" || n != 6 {
+	if diff := cmp.Diff(want, got, cmpopts.EquateNaNs()); diff != "" || n != 6 || id != "b-1" {
 		t.Fatalf("n=%d (-want +got):\n%s", n, diff)
 	}
 }
@@ -50,7 +51,7 @@ func TestParseMetricsErrorsNameTheElement(t *testing.T) {
 		`{"series": [{"key": "a", "values": [1, "y"]}]}`:             `series[0].values[1]`,
 		`{"points": [`: "not valid JSON",
 	} {
-		_, _, err := parseMetrics([]byte(body), 0)
+		_, _, _, err := parseMetrics([]byte(body), 0)
 		if err == nil || !strings.Contains(trainyard.ErrorMessage(err), want) || trainyard.ErrorCode(err) != trainyard.EINVALID {
 			t.Errorf("parseMetrics(%s) = %v; want invalid naming %q", body, err, want)
 		}
@@ -61,7 +62,7 @@ func FuzzParseMetrics(f *testing.F) {
 	f.Add([]byte(`{"points": [{"key": "loss", "value": 0.5, "step": 1, "timestamp": 1000}]}`))
 	f.Add([]byte(`{"series": [{"key": "lr", "values": [0.1, "NaN"], "steps": [5, 6]}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		got, n, err := parseMetrics(body, 1)
+		got, n, _, err := parseMetrics(body, 1)
 		if err != nil {
 			return
 		}
@@ -93,7 +94,7 @@ func BenchmarkParseMetricsPoints(b *testing.B) {
 	body := []byte(sb.String())
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		if _, _, err := parseMetrics(body, 0); err != nil {
+		if _, _, _, err := parseMetrics(body, 0); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -159,7 +159,12 @@ var migrations = []string{
 		max_step INTEGER NOT NULL,
 		data BLOB NOT NULL,
 		PRIMARY KEY (series_id, seq)
-	);`,
+	);
+	CREATE TABLE metric_batches (
+		run_id TEXT NOT NULL,
+		batch_id TEXT NOT NULL,
+		PRIMARY KEY (run_id, batch_id)
+	) WITHOUT ROWID;`,
 	// 2: experiments (MLflow's name for projects), soft-deleted runs, run
 	// inputs and outputs, the model registry and logged models.
 	migrationTracking,

@@ -23,13 +23,25 @@ const maxGroupPoints = 4 << 20
 // AppendMetrics encodes the batch in the caller's goroutine, then hands it
 // to the writer, which commits it with whatever else is waiting.
 func (s *Store) AppendMetrics(ctx context.Context, runID string, batch []trainyard.SeriesPoints) error {
+	_, err := s.AppendMetricsOnce(ctx, runID, "", batch)
+	return err
+}
+
+// AppendMetricsOnce records the batch ID in the same transaction as the
+// points, so a batch is stored exactly once however often it is sent.
+func (s *Store) AppendMetricsOnce(ctx context.Context, runID, batchID string, batch []trainyard.SeriesPoints) (bool, error) {
+	if batchID != "" {
+		if err := trainyard.ValidateID("batch_id", batchID); err != nil {
+			return false, err
+		}
+	}
 	if err := trainyard.ValidateBatch(batch); err != nil {
-		return err
+		return false, err
 	}
 	if err := s.mw.checkRun(ctx, runID); err != nil {
-		return err
+		return false, err
 	}
-	req := &appendReq{runID: runID, done: make(chan error, 1)}
+	req := &appendReq{runID: runID, batchID: batchID, done: make(chan error, 1)}
 	for i := range batch {
 		sp := &batch[i]
 		if sp.Len() == 0 {
@@ -45,17 +57,20 @@ func (s *Store) AppendMetrics(ctx context.Context, runID string, batch []trainya
 		req.points += sp.Len()
 		req.series = append(req.series, e)
 	}
-	if len(req.series) == 0 {
-		return nil
+	if len(req.series) == 0 && batchID == "" {
+		return false, nil
 	}
-	return s.mw.submit(ctx, req)
+	err := s.mw.submit(ctx, req)
+	return req.dup, err
 }
 
 type appendReq struct {
-	runID  string
-	series []encodedSeries
-	points int
-	done   chan error
+	runID   string
+	batchID string
+	series  []encodedSeries
+	points  int
+	dup     bool // set by the writer before done: the batch ID was stored before
+	done    chan error
 }
 
 type encodedSeries struct {
@@ -97,7 +112,7 @@ type metricWriter struct {
 	compact map[int64]*seriesState     // writer goroutine only
 
 	// Statements prepared once on the single write connection.
-	insChunk, updSeries, selSeries, insSeries, selTail, delTail *sql.Stmt
+	insChunk, updSeries, selSeries, insSeries, selTail, delTail, insBatch *sql.Stmt
 }
 
 var writerStatements = []struct {
@@ -110,6 +125,7 @@ var writerStatements = []struct {
 	{func(w *metricWriter) **sql.Stmt { return &w.insSeries }, `INSERT INTO series (run_id, key, summary) VALUES (?, ?, '{}')`},
 	{func(w *metricWriter) **sql.Stmt { return &w.selTail }, `SELECT data FROM chunks WHERE series_id = ? AND seq >= ? ORDER BY seq`},
 	{func(w *metricWriter) **sql.Stmt { return &w.delTail }, `DELETE FROM chunks WHERE series_id = ? AND seq >= ?`},
+	{func(w *metricWriter) **sql.Stmt { return &w.insBatch }, `INSERT OR IGNORE INTO metric_batches (run_id, batch_id) VALUES (?, ?)`},
 }
 
 func newMetricWriter(ctx context.Context, s *Store) (*metricWriter, error) {
@@ -273,6 +289,17 @@ func (w *metricWriter) commitGroup(group []*appendReq) (err error) {
 	touched := map[seriesKey]*seriesState{}
 	var order []*seriesState
 	for _, r := range group {
+		r.dup = false
+		if r.batchID != "" {
+			res, err := tx.StmtContext(ctx, w.insBatch).ExecContext(ctx, r.runID, r.batchID)
+			if err != nil {
+				return fmt.Errorf("record batch %s of run %s: %w", r.batchID, r.runID, err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				r.dup = true
+				continue
+			}
+		}
 		for i := range r.series {
 			e := &r.series[i]
 			k := seriesKey{r.runID, e.key}

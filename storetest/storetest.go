@@ -38,6 +38,7 @@ func Run(t *testing.T, f Factory) {
 		{"MetricsRoundTrip", testMetricsRoundTrip},
 		{"MetricsSummary", testMetricsSummary},
 		{"MetricsErrors", testMetricsErrors},
+		{"MetricsBatchOnce", testMetricsBatchOnce},
 		{"MetricsPaging", testMetricsPaging},
 		{"MetricsManySmallAppends", testMetricsManySmallAppends},
 		{"MetricsDownsample", testMetricsDownsample},
@@ -618,5 +619,56 @@ func testSurvivesReopen(t *testing.T, f Factory) {
 	r, _ := s2.Run(ctx, "j")
 	if r.Metrics["loss"].Count != 405 {
 		t.Fatalf("summary count %d, want 405", r.Metrics["loss"].Count)
+	}
+}
+
+func testMetricsBatchOnce(t *testing.T, f Factory) {
+	s := open(t, f)
+	for _, id := range []string{"r1", "r2"} {
+		if err := s.CreateRun(ctx, newRun(id, "p", t0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := []trainyard.SeriesPoints{series("loss", 0, 10, func(i int) float64 { return float64(i) })}
+	for i, tc := range []struct {
+		run, id string
+		dup     bool
+	}{{"r1", "b1", false}, {"r1", "b1", true}, {"r1", "b2", false}, {"r2", "b1", false}, {"r1", "", false}, {"r1", "", false}} {
+		dup, err := s.AppendMetricsOnce(ctx, tc.run, tc.id, b)
+		if err != nil || dup != tc.dup {
+			t.Fatalf("append %d (%s, %q): dup=%v err=%v; want dup=%v", i, tc.run, tc.id, dup, err, tc.dup)
+		}
+	}
+	r1, _ := s.Run(ctx, "r1")
+	if n := r1.Metrics["loss"].Count; n != 40 {
+		t.Fatalf("r1 has %d points, want 40 (b1, b2 and two batches without an ID)", n)
+	}
+	if _, err := s.AppendMetricsOnce(ctx, "r1", "bad id!", b); trainyard.ErrorCode(err) != trainyard.EINVALID {
+		t.Fatalf("bad batch id: %v", err)
+	}
+	// Concurrent senders of one batch store it once.
+	var wg sync.WaitGroup
+	dups := make(chan bool, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dup, err := s.AppendMetricsOnce(ctx, "r2", "race", b)
+			if err != nil {
+				t.Error(err)
+			}
+			dups <- dup
+		}()
+	}
+	wg.Wait()
+	close(dups)
+	stored := 0
+	for d := range dups {
+		if !d {
+			stored++
+		}
+	}
+	if r2, _ := s.Run(ctx, "r2"); stored != 1 || r2.Metrics["loss"].Count != 20 {
+		t.Fatalf("batch sent 8 times concurrently stored %d times; r2 has %d points", stored, r2.Metrics["loss"].Count)
 	}
 }

@@ -146,3 +146,22 @@ def test_spool_lines_are_valid_json_even_with_special_values(closed_url: str, cl
     recs = read_spool(Path(run.spool_path))
     assert recs[0]["run"]["config"] == {"eps": "NaN"}
     assert recs[-1]["update"]["state"] == "FAILED" and recs[-1]["update"]["exit_code"] == 2
+
+
+def test_a_spooled_batch_synced_twice_is_stored_once(server: Server, closed_url: str, tmp_path: Path,
+                                                     clean_env: Path):
+    # An interrupted sync resends the line it was applying; each metrics
+    # record carries its batch's ID, so the server stores it once.
+    run = log_offline_run(closed_url, tmp_path)
+    path = clean_env / (run.id + ".jsonl")
+    recs = read_spool(path)
+    ids = [r["batch_id"] for r in recs if r["type"] == "metrics"]
+    assert ids and all(re.fullmatch(r"[A-Za-z0-9_-]{1,64}", i) for i in ids) and len(set(ids)) == len(ids)
+    copy = tmp_path / "again"
+    copy.mkdir()
+    (copy / path.name).write_text(path.read_text())
+    assert server.sync(clean_env).returncode == 0
+    out = server.sync(copy)  # every line again, as if no progress had been recorded
+    assert out.returncode == 0, out.stderr
+    got = server.run(run.id)
+    assert got["metrics"]["loss"]["count"] == 300 and got["metrics"]["acc"]["count"] == 300

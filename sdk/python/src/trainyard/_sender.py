@@ -26,6 +26,7 @@ import json
 import os
 import threading
 import time
+import uuid
 from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
 
 from ._spool import Spool
@@ -217,14 +218,20 @@ class Sender:
         self._spool_call(self.spool.sync)
 
     def _deliver_points(self, batch: List[Point]) -> None:
+        # One ID per batch, kept across retries and into the spool: the server
+        # stores a batch once however often it arrives (a retry after a lost
+        # answer, a sync of what was spooled after it).
+        batch_id = uuid.uuid4().hex
+
         def send(timeout: Optional[float]) -> None:
-            body = json.dumps({"points": points_json(batch)}, allow_nan=False, separators=(",", ":")).encode()
+            body = json.dumps({"points": points_json(batch), "batch_id": batch_id},
+                              allow_nan=False, separators=(",", ":")).encode()
             self._t.request("POST", self._base + "/metrics", body, "application/json", timeout=timeout)
             with self._cv:
                 self._stats["sent"] += len(batch)
                 self._stats["batches"] += 1
 
-        if not self._deliver(send, lambda: self.spool.metrics(batch), "metrics"):
+        if not self._deliver(send, lambda: self.spool.metrics(batch, batch_id), "metrics"):
             with self._cv:
                 self._stats["dropped"] += len(batch)
 

@@ -4,7 +4,7 @@ and what `trainyard sync DIR` uploads later (see cli/sync.go).
 One file per run, DIR/<run id>.jsonl, one JSON object a line:
 
     {"type": "run", "id": ID, "created": false, "run": NewRun}   always first
-    {"type": "metrics", "points": [{"key", "value", "step", "timestamp"}]}
+    {"type": "metrics", "points": [{"key", "value", "step", "timestamp"}], "batch_id": ID}
     {"type": "update", "update": RunUpdate}
     {"type": "log", "text": "..."}
     {"type": "artifact", "path": "in/run", "file": "/abs/copy/in/spool"}
@@ -84,11 +84,14 @@ class Spool:
         assert self._f is not None
         self._f.write(encode(record))
 
-    def metrics(self, points: List[Tuple[str, float, int, int]]) -> None:
+    def metrics(self, points: List[Tuple[str, float, int, int]], batch_id: Optional[str] = None) -> None:
         for i in range(0, len(points), POINTS_PER_RECORD):
             chunk = points[i:i + POINTS_PER_RECORD]
             # Points are encoded already (points_json); json_safe would only slow this down.
-            line = json.dumps({"type": "metrics", "points": points_json(chunk)}, allow_nan=False, separators=(",", ":"))
+            record: Dict[str, Any] = {"type": "metrics", "points": points_json(chunk)}
+            if batch_id:
+                record["batch_id"] = batch_id if len(points) <= POINTS_PER_RECORD else "%s-%d" % (batch_id, i)
+            line = json.dumps(record, allow_nan=False, separators=(",", ":"))
             self.open()
             assert self._f is not None
             self._f.write(line.encode() + b"\n")
