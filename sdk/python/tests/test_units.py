@@ -203,3 +203,12 @@ def test_spool_default_dir(monkeypatch: pytest.MonkeyPatch):
     assert _spool.default_dir() == "/x/y"
     monkeypatch.delenv("TRAINYARD_SPOOL_DIR")
     assert _spool.default_dir() == os.path.join(os.path.expanduser("~"), ".trainyard", "spool")
+
+
+def test_series_json_groups_points_by_key_in_order():
+    from trainyard._values import series_json
+    got = series_json([("a", 1.0, 0, 10), ("b", float("nan"), 0, 11), ("a", float("inf"), 1, 12)])
+    assert got == [
+        {"key": "a", "steps": [0, 1], "values": [1.0, "Infinity"], "timestamps": [10, 12]},
+        {"key": "b", "steps": [0], "values": ["NaN"], "timestamps": [11]},
+    ]

@@ -31,7 +31,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
 
 from ._spool import Spool
 from ._transport import TrainyardError, Transport, quote_path, retryable
-from ._values import points_json
+from ._values import series_json
 
 Point = Tuple[str, float, int, int]
 
@@ -224,7 +224,7 @@ class Sender:
         batch_id = uuid.uuid4().hex
 
         def send(timeout: Optional[float]) -> None:
-            body = json.dumps({"points": points_json(batch), "batch_id": batch_id},
+            body = json.dumps({"series": series_json(batch), "batch_id": batch_id},
                               allow_nan=False, separators=(",", ":")).encode()
             self._t.request("POST", self._base + "/metrics", body, "application/json", timeout=timeout)
             with self._cv:

@@ -122,6 +122,21 @@ def points_json(points: List[Tuple[str, float, int, int]]) -> List[Dict[str, Any
     return [point_json(k, v, s, t) for (k, v, s, t) in points]
 
 
+def series_json(points: List[Tuple[str, float, int, int]]) -> List[Dict[str, Any]]:
+    """(key, value, step, timestamp) tuples in the API's columnar form, one
+    entry per key in first-seen order: about half the bytes of points_json
+    and the server's fastest path."""
+    by_key: Dict[str, Dict[str, List[Any]]] = {}
+    for k, v, s, t in points:
+        cols = by_key.get(k)
+        if cols is None:
+            cols = by_key[k] = {"steps": [], "values": [], "timestamps": []}
+        cols["steps"].append(s)
+        cols["values"].append(encode_float(v))
+        cols["timestamps"].append(t)
+    return [{"key": k, **cols} for k, cols in by_key.items()]
+
+
 class StepCounter:
     """The auto-incrementing step of Run.log: each call without a step gets
     the next one (0, 1, 2, ...); a call with an explicit step uses it and the
