@@ -16,6 +16,10 @@ import (
 // HTTP's concern, not the domain's.
 const codeUnauthorized = "unauthorized"
 
+// codeForbidden refuses a request from a web page of another origin or to
+// a host name the server does not answer to.
+const codeForbidden = "forbidden"
+
 // statusOf maps an error code to an HTTP status: the one place that does.
 func statusOf(code string) int {
 	switch code {
@@ -23,6 +27,8 @@ func statusOf(code string) int {
 		return http.StatusBadRequest
 	case codeUnauthorized:
 		return http.StatusUnauthorized
+	case codeForbidden:
+		return http.StatusForbidden
 	case trainyard.ENOTFOUND:
 		return http.StatusNotFound
 	case trainyard.ECONFLICT:

@@ -92,12 +92,13 @@ func TestDocumentNamesEveryRoute(t *testing.T) {
 
 type apiRig struct {
 	t      *testing.T
+	api    *http.Server
 	srv    *httptest.Server
 	router routers.Router
 	seen   map[string]bool // operations exercised
 }
 
-func newAPIRig(t *testing.T) *apiRig {
+func newAPIRig(t *testing.T, allowedHosts ...string) *apiRig {
 	dir := t.TempDir()
 	ctx := context.Background()
 	store, err := sqlite.Open(ctx, filepath.Join(dir, "db"), sqlite.Options{})
@@ -117,7 +118,7 @@ func newAPIRig(t *testing.T) *apiRig {
 		t.Fatal(err)
 	}
 	t.Cleanup(d.Close)
-	api := http.New(http.Config{Jobs: d, Store: store, Artifacts: arts, Logs: logs, Version: "test", LogPollInterval: 20 * time.Millisecond})
+	api := http.New(http.Config{Jobs: d, Store: store, Artifacts: arts, Logs: logs, Version: "test", LogPollInterval: 20 * time.Millisecond, AllowedHosts: allowedHosts})
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	doc := loadDoc(t)
@@ -126,7 +127,7 @@ func newAPIRig(t *testing.T) *apiRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &apiRig{t: t, srv: srv, router: router, seen: map[string]bool{}}
+	return &apiRig{t: t, api: api, srv: srv, router: router, seen: map[string]bool{}}
 }
 
 // do sends a request, checks request and answer against the document and

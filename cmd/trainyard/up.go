@@ -42,6 +42,7 @@ type Config struct {
 	BackfillWindow time.Duration // TRAINYARD_BACKFILL_WINDOW
 	KillGrace      time.Duration // TRAINYARD_KILL_GRACE
 	LogLevel       string        // TRAINYARD_LOG_LEVEL: debug, info, warn, error
+	AllowedHosts   []string      // TRAINYARD_ALLOWED_HOSTS: Host names answered besides loopback ones
 }
 
 func defaultConfig() Config {
@@ -80,6 +81,7 @@ next start re-attaches to them.`,
 	fl.StringVar(&cfg.Memory, "memory", env("TRAINYARD_MEMORY", ""), "memory jobs may use, e.g. 64GiB; default all (TRAINYARD_MEMORY)")
 	fl.DurationVar(&cfg.BackfillWindow, "backfill-window", envDuration("TRAINYARD_BACKFILL_WINDOW", cfg.BackfillWindow), "how long a blocked job lets smaller ones start ahead of it before it holds resources (TRAINYARD_BACKFILL_WINDOW)")
 	fl.DurationVar(&cfg.KillGrace, "kill-grace", envDuration("TRAINYARD_KILL_GRACE", cfg.KillGrace), "time between SIGTERM and SIGKILL when a job is canceled (TRAINYARD_KILL_GRACE)")
+	fl.StringSliceVar(&cfg.AllowedHosts, "allowed-hosts", splitList(env("TRAINYARD_ALLOWED_HOSTS", "")), "host names the server answers to besides localhost and its address, e.g. gpu-box.lan; \"*\" for any (TRAINYARD_ALLOWED_HOSTS)")
 	fl.StringVar(&cfg.LogLevel, "log-level", env("TRAINYARD_LOG_LEVEL", cfg.LogLevel), "debug, info, warn or error (TRAINYARD_LOG_LEVEL)")
 	return cmd
 }
@@ -164,10 +166,11 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 		Machine: machine, BackfillWindow: cfg.BackfillWindow, KillGrace: cfg.KillGrace,
 		ServerURL: url, CheckWorkdir: true, Logger: logger,
 		ExtraEnv: func(j *trainyard.Job) []string {
+			var env []string
 			if cfg.Token != "" {
-				return []string{"TRAINYARD_TOKEN=" + cfg.Token}
+				env = append(env, "TRAINYARD_TOKEN="+cfg.Token, "MLFLOW_TRACKING_TOKEN="+cfg.Token)
 			}
-			return nil
+			return append(env, mlflowEnv(store, url, j)...)
 		},
 	}, store, exec, logs)
 	if err := d.Start(ctx); err != nil {
@@ -177,7 +180,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 
 	api := http.New(http.Config{
 		Jobs: d, Store: store, Artifacts: artifacts, Logs: logs, Version: version, Token: cfg.Token, Logger: logger,
-		Machine: liveMachine(machine, cfg.NvidiaSMI),
+		Machine: liveMachine(machine, cfg.NvidiaSMI), AllowedHosts: allowedHosts(ln.Addr(), cfg.AllowedHosts),
 	})
 	srv := &nethttp.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
@@ -227,6 +230,27 @@ func liveMachine(m trainyard.Machine, nvidiaSMI string) func(context.Context) tr
 		at = time.Now()
 		return cur
 	}
+}
+
+// allowedHosts is the Host names the server answers to: on loopback only
+// loopback names (and those given), so that a web page cannot reach the
+// API through DNS rebinding; on another address any name.
+func allowedHosts(addr net.Addr, extra []string) []string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsLoopback() {
+		return nil // reachable from other machines: their names are not known
+	}
+	return append([]string{"localhost", "127.0.0.1", "::1", tcp.IP.String()}, extra...)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // lockDataDir makes sure one server owns a data directory.
