@@ -14,7 +14,7 @@ export TRAINYARD_HOME ?= $(HOME)/.trainyard
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GOFLAGS_BUILD := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 
-.PHONY: build build-go web run stop test test-go test-python deps-python deps-web test-web bench clean
+.PHONY: build build-go web run stop test test-go test-python test-mlflow deps-python deps-example test-web bench bench-ui bench-mlflow clean
 
 ## build: the web UI (when npm is installed) and the static binary
 build: web build-go
@@ -28,16 +28,27 @@ web:
 		cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build; \
 	else echo "make: skipping the web UI (no npm or no web/); the binary serves a note at /"; fi
 
-$(VENV)/.ok: examples/requirements.txt requirements-test.txt sdk/python/pyproject.toml $(shell find sdk/python/src -name "*.py")
-	python3 -m venv $(VENV)
-	$(PIP) install -q --disable-pip-version-check -r examples/requirements.txt -r requirements-test.txt
+SDK_SRC := sdk/python/pyproject.toml $(shell find sdk/python/src -name "*.py")
+
+# What the example needs (examples/requirements.txt pins it) and the SDK.
+$(VENV)/.example: examples/requirements.txt $(SDK_SRC)
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --disable-pip-version-check -r examples/requirements.txt
 	$(PIP) install -q --disable-pip-version-check ./sdk/python
 	touch $@
 
-deps-python: $(VENV)/.ok
+# What the tests need besides: requirements.lock pins everything in
+# examples/requirements.txt and requirements-test.txt (pytest, the real
+# mlflow); regenerate it with pip freeze when those change.
+$(VENV)/.test: $(VENV)/.example requirements.lock
+	$(PIP) install -q --disable-pip-version-check -r requirements.lock
+	touch $@
+
+deps-example: $(VENV)/.example
+deps-python: $(VENV)/.test
 
 ## run: build, start trainyard (or reuse the one at TRAINYARD_URL), run the example, show its metrics
-run: build deps-python
+run: build deps-example
 	@if ! curl -fsS $(TRAINYARD_URL)/api/v1/health >/dev/null 2>&1; then \
 		mkdir -p $(TRAINYARD_HOME); \
 		echo "starting trainyard at $(TRAINYARD_URL) (data: $(TRAINYARD_HOME), log: $(TRAINYARD_HOME)/server.log)"; \
@@ -59,7 +70,7 @@ stop:
 
 ## test: every test (Go, Python SDK, web UI in Chromium)
 test: build deps-python
-	$(MAKE) test-go test-python test-web
+	$(MAKE) test-go test-python test-mlflow test-web
 
 test-go:
 	go vet ./...
@@ -69,6 +80,9 @@ test-go:
 test-python: deps-python
 	TRAINYARD_BIN=$(CURDIR)/$(BIN) $(PY) -m pytest -q sdk/python/tests
 
+test-mlflow: deps-python
+	TRAINYARD_BIN=$(CURDIR)/$(BIN) $(PY) -m pytest -q tests/mlflow
+
 test-web:
 	@if [ -f web/package.json ]; then cd web && npm test && TRAINYARD_BIN=$(CURDIR)/$(BIN) npm run e2e; fi
 
@@ -76,6 +90,14 @@ test-web:
 bench: build-go
 	go test -run '^$$' -bench . -benchtime 2s ./chunk ./sqlite ./sched
 	go run ./bench/ingest -bin $(BIN)
+
+## bench-ui: time to first chart and the runs table in headless Chromium
+bench-ui: build
+	cd web && TRAINYARD_BIN=$(CURDIR)/$(BIN) BENCH_OUT=../docs/benchmarks-ui.md npm run bench
+
+## bench-mlflow: the real MLflow server against trainyard (about 20 minutes)
+bench-mlflow: build-go deps-python
+	go run ./bench/mlflow -bin $(BIN) -mlflow $(VENV)/bin/mlflow
 
 clean:
 	rm -rf bin $(VENV) web/node_modules http/ui/dist

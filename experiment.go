@@ -26,8 +26,9 @@ const DefaultExperimentID = "0"
 type ExperimentUpdate struct {
 	// Name renames the experiment and moves its runs and jobs to the new
 	// project name.
-	Name *string
-	Tags map[string]string
+	Name       *string
+	Tags       map[string]string
+	DeleteTags []string
 	// Deleted marks the experiment deleted (or restores it), and its runs
 	// with it.
 	Deleted *bool
@@ -76,7 +77,8 @@ type ExperimentStore interface {
 // RunSearch selects, orders and pages runs. Match and Compare come from
 // the caller (package runquery builds them from MLflow's grammar); nil
 // Match selects every run, nil Compare keeps the store's order (newest
-// first).
+// first). Compare should be a total order (end with the run ID): runs it
+// calls equal come in no particular order.
 type RunSearch struct {
 	Projects []string // empty: every project
 	View     View

@@ -9,8 +9,10 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"strings"
@@ -37,8 +39,12 @@ type Config struct {
 	Version string
 	// Token, when set, is required as "Authorization: Bearer <token>" on
 	// every request.
-	Token  string
-	Logger *slog.Logger
+	Token string
+	// AllowedHosts, when set, are the only Host header names answered (with
+	// any port): a server on loopback allows only loopback names, so a web
+	// page cannot reach it through DNS rebinding.
+	AllowedHosts []string
+	Logger       *slog.Logger
 	// MaxBodyBytes bounds JSON request bodies (default 64 MiB); artifact
 	// uploads are bounded by MaxArtifactBytes (default 50 GiB).
 	MaxBodyBytes     int64
@@ -51,9 +57,10 @@ type Config struct {
 
 // Server is the HTTP face of trainyard.
 type Server struct {
-	cfg Config
-	mux *http.ServeMux
-	log *slog.Logger
+	cfg  Config
+	mux  *http.ServeMux
+	log  *slog.Logger
+	csrf *http.CrossOriginProtection
 }
 
 // New returns a Server with every route registered.
@@ -79,7 +86,7 @@ func New(cfg Config) *Server {
 	if cfg.Machine == nil {
 		cfg.Machine = func(context.Context) trainyard.Machine { return cfg.Jobs.Machine() }
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger, csrf: http.NewCrossOriginProtection()}
 	for _, r := range s.routes() {
 		s.mux.Handle(r.pattern, withETag(s.wrap(r.handler)))
 	}
@@ -98,7 +105,7 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 // routes lists every API route; the OpenAPI test checks the document
 // against this list.
 func (s *Server) routes() []route {
-	return []route{
+	return append([]route{
 		{"GET /api/v1/health", s.health},
 		{"GET /api/v1/openapi.json", s.openAPI},
 		{"GET /api/v1/machine", s.machine},
@@ -114,13 +121,15 @@ func (s *Server) routes() []route {
 		{"PATCH /api/v1/runs/{id}", s.updateRun},
 		{"POST /api/v1/runs/{id}/metrics", s.appendMetrics},
 		{"GET /api/v1/runs/{id}/metrics/{key...}", s.readMetric},
+		{"GET /api/v1/batch/runs", s.batchRuns},
+		{"GET /api/v1/batch/series", s.batchSeries},
 		{"GET /api/v1/runs/{id}/logs", s.readLogs},
 		{"POST /api/v1/runs/{id}/logs", s.appendLogs},
 		{"GET /api/v1/runs/{id}/artifacts", s.listArtifacts},
 		{"GET /api/v1/runs/{id}/artifacts/{path...}", s.getArtifact},
 		{"PUT /api/v1/runs/{id}/artifacts/{path...}", s.putArtifact},
 		{"DELETE /api/v1/runs/{id}/artifacts/{path...}", s.deleteArtifact},
-	}
+	}, s.mlflowRoutes()...)
 }
 
 // Routes lists the patterns of every API route ("GET /api/v1/runs/{id}").
@@ -128,16 +137,35 @@ func Routes() []string {
 	var s Server
 	var out []string
 	for _, r := range s.routes() {
-		out = append(out, r.pattern)
+		if strings.Contains(r.pattern, " /api/v1/") { // MLflow's routes are described by MLflow
+			out = append(out, r.pattern)
+		}
 	}
 	return out
 }
 
-// ServeHTTP checks the token, then routes.
+// ServeHTTP checks the Host, the origin and the token, then routes.
+//
+// A job can run any command, so a request that changes state must come
+// from a client of ours, not from a web page the user happens to visit:
+// cross-origin browser requests that change state are refused (CSRF), and
+// so is a Host name that is not allowed (DNS rebinding).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.hostAllowed(r.Host) {
+		writeError(w, r, &trainyard.Error{Code: codeForbidden, Message: fmt.Sprintf("host %q is not allowed; start the server with --allowed-hosts to add it", r.Host)}, s.log)
+		return
+	}
+	if err := s.csrf.Check(r); err != nil {
+		writeError(w, r, &trainyard.Error{Code: codeForbidden, Message: "cross-origin request refused: " + err.Error()}, s.log)
+		return
+	}
 	if s.cfg.Token != "" && !s.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="trainyard"`)
 		writeError(w, r, &trainyard.Error{Code: codeUnauthorized, Message: "missing or wrong token: send Authorization: Bearer <token> (TRAINYARD_TOKEN)"}, s.log)
+		return
+	}
+	if isMLflowPath(r.URL.Path) && hasDotSegment(r.URL.Path) {
+		s.writeMLError(w, r, trainyard.FieldError("path", "%q has . or .. segments", r.URL.Path))
 		return
 	}
 	if strings.HasPrefix(r.URL.Path, "/api/") {
@@ -148,6 +176,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) hostAllowed(host string) bool {
+	if len(s.cfg.AllowedHosts) == 0 {
+		return true
+	}
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	for _, a := range s.cfg.AllowedHosts {
+		if a == "*" || strings.EqualFold(a, host) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) authorized(r *http.Request) bool {

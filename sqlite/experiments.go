@@ -226,6 +226,9 @@ func (s *Store) UpdateExperiment(ctx context.Context, id string, u trainyard.Exp
 	for k, v := range u.Tags {
 		x.Tags[k] = v
 	}
+	for _, k := range u.DeleteTags {
+		delete(x.Tags, k)
+	}
 	if u.Deleted != nil && *u.Deleted != x.Deleted {
 		x.Deleted = *u.Deleted
 		if _, err := tx.ExecContext(ctx, `UPDATE runs SET deleted = ? WHERE project = ?`, x.Deleted, x.Name); err != nil {
@@ -278,7 +281,9 @@ func (s *Store) SetParams(ctx context.Context, id string, params map[string]stri
 			return errors.Join(errs...)
 		}
 		for k, v := range params {
-			r.Config[k] = v
+			if _, ok := r.Config[k]; !ok { // an equal value keeps its type
+				r.Config[k] = v
+			}
 		}
 		config, err := json.Marshal(r.Config)
 		if err != nil {
@@ -393,7 +398,7 @@ func (s *Store) SearchRuns(ctx context.Context, q trainyard.RunSearch) ([]*train
 		}
 	}
 	if q.Compare != nil {
-		slices.SortStableFunc(hits, q.Compare)
+		slices.SortFunc(hits, q.Compare)
 	} else {
 		slices.SortFunc(hits, func(a, b *trainyard.Run) int {
 			if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {

@@ -45,6 +45,14 @@ func Run(t *testing.T, f Factory) {
 		{"MetricsStepRange", testMetricsStepRange},
 		{"MetricsConcurrentAppends", testMetricsConcurrent},
 		{"SurvivesReopen", testSurvivesReopen},
+		{"Experiments", testExperiments},
+		{"RunDeleted", testRunDeleted},
+		{"SetParams", testSetParams},
+		{"SearchRuns", testSearchRuns},
+		{"SearchRunsConcurrent", testSearchRunsConcurrent},
+		{"RunIO", testRunIO},
+		{"Registry", testRegistry},
+		{"LoggedModels", testLoggedModels},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, f) })

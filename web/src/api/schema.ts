@@ -205,7 +205,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Append metric points; durable when answered. */
+        /** Append metric points; durable when answered. With batch_id, a batch sent again is not stored again. */
         post: operations["appendMetrics"];
         delete?: never;
         options?: never;
@@ -234,6 +234,45 @@ export interface paths {
         };
         /** One metric series, raw or downsampled. */
         get: operations["getMetric"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/batch/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Several runs in one request, in the order asked (the web UI's compare page). */
+        get: operations["batchGetRuns"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/batch/series": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One metric of several runs, each downsampled, in one answer (charts that overlay runs).
+         * @description The series are read concurrently. A run, or a run's metric, that is
+         *     not found is reported in its element (error), not as a failure of
+         *     the request.
+         */
+        get: operations["batchGetSeries"];
         put?: never;
         post?: never;
         delete?: never;
@@ -311,7 +350,7 @@ export interface components {
         Error: {
             error: {
                 /** @enum {string} */
-                code: "invalid" | "unauthorized" | "not_found" | "conflict" | "too_large" | "unsatisfiable" | "unavailable" | "internal";
+                code: "invalid" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "too_large" | "unsatisfiable" | "unavailable" | "internal";
                 message: string;
                 field?: string;
             };
@@ -434,6 +473,8 @@ export interface components {
             git?: components["schemas"]["GitInfo"];
             exit_code?: number;
             reason?: string;
+            /** @description Deleted through the MLflow API; lists leave deleted runs out. */
+            deleted?: boolean;
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -470,11 +511,19 @@ export interface components {
                 [key: string]: string;
             };
             delete_tags?: string[];
+            /** @description A null value deletes the key. */
             summary?: {
                 [key: string]: unknown;
             };
+            /**
+             * Format: date-time
+             * @description With a final state; default now.
+             */
+            ended_at?: string;
         };
         MetricBatch: {
+            /** @description Makes the batch idempotent. */
+            batch_id?: string;
             points?: {
                 key: string;
                 value: components["schemas"]["Float"];
@@ -507,6 +556,23 @@ export interface components {
             /** @description Per bucket, when downsampled. */
             min?: components["schemas"]["Float"][];
             max?: components["schemas"]["Float"][];
+        };
+        /** @description A run's series (the fields of Series), or error when the run or its metric is not found. */
+        BatchSeries: {
+            run_id: string;
+            key: string;
+            total?: number;
+            downsampled?: boolean;
+            steps?: number[];
+            values?: components["schemas"]["Float"][];
+            timestamps?: number[];
+            min?: components["schemas"]["Float"][];
+            max?: components["schemas"]["Float"][];
+            error?: {
+                /** @enum {string} */
+                code: "not_found";
+                message: string;
+            };
         };
         ArtifactInfo: {
             path: string;
@@ -923,7 +989,10 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
+                        /** @description Points stored (0 for a duplicate). */
                         accepted: number;
+                        /** @description The batch_id was stored before; nothing was stored now. */
+                        duplicate: boolean;
                     };
                 };
             };
@@ -958,6 +1027,65 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Series"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    batchGetRuns: {
+        parameters: {
+            query: {
+                /** @description A run ID; repeat it for each run (at most 1000). */
+                id: string[];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The runs found, in the order asked, and the IDs of those not found. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        runs: components["schemas"]["Run"][];
+                        missing: string[];
+                    };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    batchGetSeries: {
+        parameters: {
+            query: {
+                /** @description The metric key. */
+                key: string;
+                /** @description A run ID; repeat it for each run (at most 1000). */
+                run: string[];
+                /** @description Downsample each series to at most this many buckets by step, each with its min and max. */
+                max_points: number;
+                start_step?: number;
+                end_step?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One element per run asked for, in that order. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        series: components["schemas"]["BatchSeries"][];
+                    };
                 };
             };
             default: components["responses"]["Error"];

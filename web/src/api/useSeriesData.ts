@@ -1,7 +1,7 @@
-import { useEffect, useRef, useState } from 'react';
+import { useLayoutEffect, useRef, useState } from 'react';
 import { ApiError } from './client';
-import { fetchSeries } from './series';
-import { appendTail, planFetch, type SeriesData } from '../lib/series';
+import { fetchSeries, fetchSeriesBatch } from './series';
+import { appendTail, planFetch, type FetchPlan, type SeriesData } from '../lib/series';
 
 /** SeriesSource is one line of a chart: a run's metric, with the run's summary of it. */
 export interface SeriesSource {
@@ -34,14 +34,17 @@ export function useSeriesData(sources: SeriesSource[], maxPoints: number, range:
   const latest = useRef(sources);
   latest.current = sources;
 
-  useEffect(() => {
+  // A layout effect, so the requests leave before the browser paints the page.
+  useLayoutEffect(() => {
     if (!enabled || maxPoints <= 0) return;
     const srcs = latest.current;
     const ctl = new AbortController();
     const keyOf = (s: SeriesSource) => `${s.runId}\u0000${s.key}\u0000${shape}`;
+    const planOf = (s: SeriesSource, have = cache.current.get(keyOf(s))): FetchPlan =>
+      range ? (have ? { kind: 'none' } : { kind: 'full' }) : planFetch(have, s.count, s.lastStep, maxPoints);
     const one = async (s: SeriesSource): Promise<SeriesData> => {
       const have = cache.current.get(keyOf(s));
-      const plan = range ? (have ? { kind: 'none' as const } : { kind: 'full' as const }) : planFetch(have, s.count, s.lastStep, maxPoints);
+      const plan = planOf(s, have);
       if (plan.kind === 'none' && have) return have;
       if (plan.kind === 'tail' && have) {
         const tail = await fetchSeries(s.runId, s.key, { maxPoints, startStep: plan.startStep }, ctl.signal);
@@ -50,7 +53,28 @@ export function useSeriesData(sources: SeriesSource[], maxPoints: number, range:
       }
       return fetchSeries(s.runId, s.key, { maxPoints, startStep: range?.[0], endStep: range?.[1] }, ctl.signal);
     };
-    void Promise.allSettled(srcs.map(one)).then((results) => {
+    // Sources that need the whole series and share a key go in one batch
+    // request (a compare chart of many runs); the rest one by one.
+    const batched = new Map<number, Promise<SeriesData>>();
+    const fulls = srcs
+      .map((s, i) => ({ s, i }))
+      .filter(({ s }) => planOf(s).kind === 'full');
+    const byKey = new Map<string, typeof fulls>();
+    for (const f of fulls) byKey.set(f.s.key, [...(byKey.get(f.s.key) ?? []), f]);
+    for (const [key, group] of byKey) {
+      if (group.length < 2) continue;
+      const all = fetchSeriesBatch(group.map((g) => g.s.runId), key, { maxPoints, startStep: range?.[0], endStep: range?.[1] }, ctl.signal);
+      group.forEach((g, j) =>
+        batched.set(
+          g.i,
+          all.then((res) => {
+            if (res[j]?.data) return res[j].data!;
+            throw new ApiError(404, 'not_found', res[j]?.error ?? 'missing from the batch answer');
+          }),
+        ),
+      );
+    }
+    void Promise.allSettled(srcs.map((s, i) => batched.get(i) ?? one(s))).then((results) => {
       if (ctl.signal.aborted) return;
       const next = new Map<string, SeriesData>();
       const data: (SeriesData | undefined)[] = [];

@@ -5,8 +5,11 @@ interface Props {
   rowHeight: number;
   /** rendered above the rows, inside the scroller (a sticky header) */
   header?: ReactNode;
-  renderRow: (index: number, top: number) => ReactNode;
+  /** renders row index; slot is its place among the rows rendered, to key it by */
+  renderRow: (index: number, slot: number) => ReactNode;
   className?: string;
+  /** CSS height of the scroller */
+  height?: string;
   label: string;
   /** extra rows rendered above and below the window */
   overscan?: number;
@@ -24,7 +27,7 @@ const CHUNK = 8;
  * scrolls do not re-render) inside a scroller whose height is the whole
  * list's: 10,000 rows cost what 40 do.
  */
-export function VirtualRows({ count, rowHeight, header, renderRow, className, label, overscan = 12, scrollToIndex, stickToBottom, onAtBottom }: Props) {
+export function VirtualRows({ count, rowHeight, header, renderRow, className, height, label, overscan = 6, scrollToIndex, stickToBottom, onAtBottom }: Props) {
   const ref = useRef<HTMLDivElement>(null);
   const [view, setView] = useState({ top: 0, height: 800 });
   const raf = useRef(0);
@@ -62,13 +65,18 @@ export function VirtualRows({ count, rowHeight, header, renderRow, className, la
   const first = Math.max(0, chunkOf(view.top, rowHeight) * CHUNK - overscan);
   const last = Math.min(count, Math.ceil((view.top + view.height) / rowHeight / CHUNK) * CHUNK + CHUNK + overscan);
   const rows: ReactNode[] = [];
-  for (let i = first; i < last; i++) rows.push(renderRow(i, i * rowHeight));
+  for (let i = first; i < last; i++) rows.push(renderRow(i, i - first));
 
+  // The rows in view sit in normal flow inside one block moved to where
+  // they belong, and are keyed by slot, so scrolling updates the text of
+  // the same few dozen elements instead of making and dropping them.
   return (
-    <div ref={ref} className={`vscroll ${className ?? ''}`} onScroll={onScroll} tabIndex={0} aria-label={label}>
+    <div ref={ref} className={`vscroll ${className ?? ''}`} style={height ? { height } : undefined} onScroll={onScroll} tabIndex={0} aria-label={label}>
       {header}
       <div className="vbody" style={{ height: count * rowHeight }} role="rowgroup">
-        {rows}
+        <div className="vwindow" style={{ transform: `translateY(${first * rowHeight}px)` }}>
+          {rows}
+        </div>
       </div>
     </div>
   );

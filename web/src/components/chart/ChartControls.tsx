@@ -3,11 +3,11 @@ import { X_MODES, type XMode } from '../../lib/series';
 import type { ChartView } from './SeriesChart';
 
 /** useChartView keeps the x axis, log scale and smoothing in the URL (x=, log=, smooth=). */
-export function useChartView(): [ChartView, (v: Partial<ChartView>) => void] {
-  const [x, setX] = useQueryParam('x', 'step');
+export function useChartView(defaultX: XMode = 'step'): [ChartView, (v: Partial<ChartView>) => void] {
+  const [x, setX] = useQueryParam('x', defaultX);
   const [log, setLog] = useQueryParam('log', '');
   const [smooth, setSmooth] = useQueryParam('smooth', '0');
-  const xMode = (X_MODES.some((m) => m.id === x) ? x : 'step') as XMode;
+  const xMode = (X_MODES.some((m) => m.id === x) ? x : defaultX) as XMode;
   const smoothing = Math.min(0.99, Math.max(0, Number(smooth) || 0));
   const view = { xMode, logY: log === '1', smoothing };
   const set = (v: Partial<ChartView>) => {

@@ -4,7 +4,7 @@ import 'uplot/dist/uPlot.min.css';
 import { useTheme } from '../../theme';
 import type { XMode } from '../../lib/series';
 import { underlayPlugin } from './bandsPlugin';
-import { buildPlot, nearestIndex, type PlotLine } from './plotData';
+import { buildPlot, nearestIndex, visibleRange, type PlotLine } from './plotData';
 import { chartOptions, type YUnit } from './options';
 import { ChartLegend, type LegendRow } from './ChartLegend';
 
@@ -74,6 +74,7 @@ export function MetricChart({ lines, width, height = 220, xMode, logY, smoothing
           setCursorIdx(left < 0 ? null : { x: u.posToVal(left, 'x') });
         });
       },
+      yRange: (u) => visibleRange(builtRef.current, hiddenRef.current, u.scales.x.min, u.scales.x.max),
       onSelect: (u) => {
         const { left, width: w } = u.select;
         if (w < 4) return;

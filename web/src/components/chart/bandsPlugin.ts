@@ -25,9 +25,19 @@ export function underlayPlugin(get: () => Underlay[], isShown: (i: number) => bo
         ctx.beginPath();
         ctx.rect(left, top, width, height);
         ctx.clip();
-        get().forEach((ul, i) => {
+        const all = get();
+        // Edges cost a stroke each; with many lines the fills say enough.
+        const edges = all.length <= 8;
+        all.forEach((ul, i) => {
           if (!isShown(i + 1)) return;
-          if (ul.min && ul.max) drawBand(u, ul.xs, ul.min, ul.max, withAlpha(ul.color, 0.18));
+          if (ul.min && ul.max) {
+            drawBand(u, ul.xs, ul.min, ul.max, withAlpha(ul.color, edges ? 0.15 : 0.1));
+            if (edges) {
+              // The edges, so a one-bucket spike shows as a line, not a sliver.
+              drawLine(u, ul.xs, ul.max, withAlpha(ul.color, 0.45));
+              drawLine(u, ul.xs, ul.min, withAlpha(ul.color, 0.45));
+            }
+          }
           if (ul.raw) drawLine(u, ul.xs, ul.raw, withAlpha(ul.color, 0.3));
         });
         ctx.restore();

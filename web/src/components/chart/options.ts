@@ -31,16 +31,24 @@ interface Args {
   onDraw: (u: uPlot) => void;
   onCursor: (u: uPlot) => void;
   onSelect: (u: uPlot) => void;
+  /** the y range to show (covering the min/max bands), or null to let uPlot choose */
+  yRange: (u: uPlot) => [number, number] | null;
 }
+
+/** Relative-time ticks fall on whole seconds, minutes, hours and days. */
+const DURATION_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800, 2592000];
 
 export function chartOptions(a: Args): uPlot.Options {
   const axis = cssVar('--chart-axis') || '#666';
   const grid = cssVar('--chart-grid') || '#ddd';
   const common = { stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, font: '11px system-ui, sans-serif' };
   const xAxis: uPlot.Axis = { ...common };
-  if (a.xMode === 'relative') xAxis.values = (_u, splits) => splits.map((s) => fmtDuration(s));
-  else if (a.xMode === 'step') xAxis.values = (_u, splits) => splits.map((s) => fmtNum(s));
-  const yAxis: uPlot.Axis = { ...common, size: 60, values: (_u, splits) => splits.map((s) => fmtY(s, a.yUnit)) };
+  if (a.xMode === 'relative') {
+    xAxis.values = (_u, splits) => splits.map((s) => (s == null ? '' : fmtDuration(s)));
+    xAxis.incrs = DURATION_INCRS;
+  } else if (a.xMode === 'step') xAxis.values = (_u, splits) => splits.map((s) => (s == null ? '' : fmtNum(s)));
+  // A log axis leaves its minor ticks unlabelled (null).
+  const yAxis: uPlot.Axis = { ...common, size: 64, values: (_u, splits) => splits.map((s) => (s == null ? '' : fmtY(s, a.yUnit))) };
   return {
     mode: 2,
     width: a.width,
@@ -53,7 +61,14 @@ export function chartOptions(a: Args): uPlot.Options {
     },
     scales: {
       x: { time: a.xMode === 'time' },
-      y: a.logY ? { distr: 3 } : {},
+      y: {
+        distr: a.logY ? 3 : 1,
+        range: (u, min, max) => {
+          const r = a.yRange(u) ?? [min, max];
+          if (a.logY) return uPlot.rangeLog(Math.max(r[0], 1e-300), Math.max(r[1], 1e-300), 10, true);
+          return uPlot.rangeNum(r[0], r[1], 0.1, true);
+        },
+      },
     },
     axes: [xAxis, yAxis],
     series: [

@@ -35,7 +35,8 @@ export function buildPlot(lines: PlotLine[], xMode: XMode, logY: boolean, smooth
       xsAll.push([]);
       continue;
     }
-    let xs = xValues(d, xMode, l.t0);
+    // Relative time counts from the run's start, or from its first point if that came earlier (imported runs).
+    let xs = xValues(d, xMode, d.times.length ? Math.min(l.t0, d.times[0]) : l.t0);
     let vals = d.values, mins = d.min, maxs = d.max;
     if (xMode !== 'step' && !isSorted(xs)) {
       // times can go backwards (clock changes, resumed runs): sort by x for a clean line
@@ -77,4 +78,29 @@ export function nearestIndex(xs: number[], x: number): number {
   }
   if (lo > 0 && Math.abs(xs[lo - 1] - x) <= Math.abs(xs[lo] - x)) return lo - 1;
   return lo;
+}
+
+/**
+ * visibleRange is the y extent of the shown lines and their min/max bands
+ * between x0 and x1 (all of it when they are unset), so a spike that only
+ * the band carries stays on the chart; null when nothing is drawable.
+ */
+export function visibleRange(p: PlotData, hidden: Set<number>, x0?: number | null, x1?: number | null): [number, number] | null {
+  let lo = Infinity, hi = -Infinity;
+  const lowX = x0 ?? -Infinity, highX = x1 ?? Infinity;
+  p.xs.forEach((xs, i) => {
+    if (hidden.has(i)) return;
+    const u = p.underlays[i];
+    const cols = [p.ys[i], u?.min, u?.max].filter((c): c is (number | null)[] => !!c);
+    for (let j = 0; j < xs.length; j++) {
+      if (xs[j] < lowX || xs[j] > highX) continue;
+      for (const c of cols) {
+        const v = c[j];
+        if (v == null) continue;
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+    }
+  });
+  return lo <= hi ? [lo, hi] : null;
 }

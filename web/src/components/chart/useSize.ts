@@ -1,9 +1,9 @@
-import { useEffect, useState, type RefObject } from 'react';
+import { useLayoutEffect, useState, type RefObject } from 'react';
 
-/** useWidth is an element's content width, following resizes. */
+/** useWidth is an element's width, measured before the first paint and following resizes. */
 export function useWidth(ref: RefObject<HTMLElement | null>): number {
   const [w, setW] = useState(0);
-  useEffect(() => {
+  useLayoutEffect(() => {
     const el = ref.current;
     if (!el) return;
     setW(Math.floor(el.getBoundingClientRect().width));
@@ -14,18 +14,29 @@ export function useWidth(ref: RefObject<HTMLElement | null>): number {
   return w;
 }
 
-/** useSeen turns true once the element has come near the viewport (and stays true), so charts below the fold fetch later. */
+const MARGIN = 300;
+
+/**
+ * useSeen turns true once the element is near the viewport (and stays
+ * true), so charts below the fold fetch later. One already in view at
+ * mount is seen at once, before the first paint.
+ */
 export function useSeen(ref: RefObject<HTMLElement | null>): boolean {
   const [seen, setSeen] = useState(false);
-  useEffect(() => {
+  useLayoutEffect(() => {
     const el = ref.current;
     if (!el || seen) return;
+    const r = el.getBoundingClientRect();
+    if (r.top < innerHeight + MARGIN && r.bottom > -MARGIN && r.width > 0) {
+      setSeen(true);
+      return;
+    }
     const io = new IntersectionObserver((es) => {
       if (es.some((e) => e.isIntersecting)) {
         setSeen(true);
         io.disconnect();
       }
-    }, { rootMargin: '300px' });
+    }, { rootMargin: `${MARGIN}px` });
     io.observe(el);
     return () => io.disconnect();
   }, [ref, seen]);

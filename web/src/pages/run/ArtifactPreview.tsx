@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'react';
 import { API, ApiError, apiFetch, enc, getToken, keyPath } from '../../api/client';
 import type { ArtifactInfo } from '../../api/types';
+import { DownloadLink } from '../../components/DownloadLink';
 import { fmtBytes } from '../../lib/format';
 import { parseCSV, previewKind } from './previewKind';
 
@@ -18,9 +19,9 @@ export function ArtifactPreview({ runId, file }: { runId: string; file: Artifact
       <div className="preview-head">
         <strong className="mono">{file.path}</strong>
         <span className="muted small">{fmtBytes(file.size)}</span>
-        <a href={url} download={file.path.split('/').pop()} className="button">
+        <DownloadLink href={url} filename={file.path.split('/').pop() ?? 'artifact'} className="button">
           Download
-        </a>
+        </DownloadLink>
       </div>
       {kind === 'image' ? (
         <ImagePreview url={url} name={file.path} />

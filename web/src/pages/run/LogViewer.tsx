@@ -2,6 +2,7 @@ import { useEffect, useMemo, useState, type KeyboardEvent } from 'react';
 import { API, enc } from '../../api/client';
 import type { Run } from '../../api/types';
 import { isTerminal } from '../../api/types';
+import { DownloadLink } from '../../components/DownloadLink';
 import { VirtualRows } from '../../components/VirtualRows';
 import { Empty } from '../../components/States';
 import { findMatches, highlight } from '../../lib/logText';
@@ -56,9 +57,9 @@ export function LogViewer({ run }: { run: Run }) {
           {follow ? 'Following' : 'Follow'}
         </button>
         <span className={log.live ? 'live-dot on' : 'live-dot'} aria-label={log.live ? 'streaming' : 'not streaming'} />
-        <a href={`${API}/runs/${enc(run.id)}/logs`} download={`${run.name}.log`}>
+        <DownloadLink href={`${API}/runs/${enc(run.id)}/logs`} filename={`${run.name}.log`}>
           Download
-        </a>
+        </DownloadLink>
       </div>
       {log.skipped > 0 && <p className="muted small">The first {fmtBytes(log.skipped)} are not shown; download the log for all of it.</p>}
       {log.error && <p className="error small" role="alert">{log.error.message}</p>}
@@ -75,10 +76,10 @@ export function LogViewer({ run }: { run: Run }) {
           stickToBottom={follow && !q}
           onAtBottom={(bottom) => !bottom && follow && setFollow(false)}
           scrollToIndex={!only && current >= 0 && !follow ? current : undefined}
-          renderRow={(i, y) => {
+          renderRow={(i, slot) => {
             const idx = only && q ? matches[i] : i;
             return (
-              <div key={i} className={idx === current ? 'log-line current' : 'log-line'} style={{ transform: `translateY(${y}px)` }}>
+              <div key={slot} className={idx === current ? 'log-line current' : 'log-line'}>
                 <span className="log-no" aria-hidden="true">{idx + 1}</span>
                 <span className="log-text">
                   {highlight(shown[i], q).map((part, j) => (j % 2 ? <mark key={j}>{part}</mark> : part))}

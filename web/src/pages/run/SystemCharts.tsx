@@ -8,7 +8,8 @@ import { lineOf } from './runLines';
 
 /** SystemCharts shows the CPU, memory and GPU use that the SDK logs beside a run. */
 export function SystemCharts({ run }: { run: Run }) {
-  const [view, setView] = useChartView();
+  // System readings are spaced in time, not in training steps.
+  const [view, setView] = useChartView('relative');
   const keys = Object.keys(run.metrics);
   const sig = keys.map((k) => `${k}:${run.metrics[k].count}:${run.metrics[k].last_step}`).join('|');
   const specs = useMemo(

@@ -20,9 +20,12 @@ export function RunsPage({ project }: { project: string }) {
   const sortParam = query.get('sort') || DEFAULT_SORT;
   const sort = { id: sortParam.replace(/^-/, ''), desc: sortParam.startsWith('-') };
   const sortCol = sort.id === 'name' ? parseColumn('a:name') : parseColumn(sort.id);
-  const list = useRunList(project, filter, orderBy(sortCol, sort.desc));
+  // The server lists newest first by itself; any other order costs it a scan of every run.
+  const list = useRunList(project, filter, sortParam === DEFAULT_SORT ? undefined : orderBy(sortCol, sort.desc));
   const chosen = query.getAll('col');
-  const colIds = chosen.length ? chosen : defaultColumns(list.runs);
+  // Chosen from the first page, so the columns do not jump as more runs load.
+  const defaults = useMemo(() => defaultColumns(list.runs), [list.runs.length > 0]); // eslint-disable-line react-hooks/exhaustive-deps
+  const colIds = chosen.length ? chosen : defaults;
   const columns = colIds.map(parseColumn).filter((c): c is Column => c !== null);
   const selected = useMemo(() => new Set((query.get('sel') ?? '').split(',').filter(Boolean)), [query.get('sel')]);
   // eslint-disable-next-line react-hooks/exhaustive-deps

@@ -1,6 +1,6 @@
 import { memo, useState, type KeyboardEvent } from 'react';
 import type { Run } from '../../api/types';
-import { cellText, type Column } from '../../lib/columns';
+import { cellText, cellValue, type Column } from '../../lib/columns';
 import { Link, navigate } from '../../router';
 import { StateBadge } from '../../components/States';
 import { VirtualRows } from '../../components/VirtualRows';
@@ -24,8 +24,10 @@ interface Props {
  */
 export function RunsTable({ runs, columns, sort, onSort, selected, onSelect }: Props) {
   const [cursor, setCursor] = useState(-1);
-  const template = `36px minmax(180px, 2fr) ${columns.map((c) => (c.kind === 'attr' && c.key === 'state' ? '104px' : 'minmax(110px, 1fr)')).join(' ')}`;
-  const minWidth = 36 + 220 + columns.length * 120;
+  const template = `36px minmax(250px, 2fr) ${columns.map(width).join(' ')}`;
+  const minWidth = 36 + 250 + columns.length * 140;
+  const sample = runs.slice(0, 200);
+  const numeric = new Set(columns.filter((c) => c.kind === 'metric' || (c.kind === 'param' && sample.every((r) => typeof cellValue(r, c) !== 'string'))).map((c) => c.id));
   const top = runs.slice(0, MAX_SELECT);
   const allTop = top.length > 0 && top.every((r) => selected.has(r.id));
 
@@ -63,7 +65,7 @@ export function RunsTable({ runs, columns, sort, onSort, selected, onSelect }: P
         />
       </div>
       {[{ id: 'a:name', label: 'Name', kind: 'attr' }, ...columns].map((c) => (
-        <div key={c.id} role="columnheader" className={`cell ${c.kind === 'metric' ? 'num' : ''}`} aria-sort={sort.id === c.id ? (sort.desc ? 'descending' : 'ascending') : 'none'}>
+        <div key={c.id} role="columnheader" className={`cell ${numeric.has(c.id) ? 'num' : ''}`} aria-sort={sort.id === c.id ? (sort.desc ? 'descending' : 'ascending') : 'none'}>
           <button type="button" className="sort" onClick={() => onSort(c.id)} title={`Sort by ${c.label}`}>
             <span className="truncate">{c.label}</span>
             {sort.id === c.id && <span aria-hidden="true">{sort.desc ? ' ▼' : ' ▲'}</span>}
@@ -76,18 +78,19 @@ export function RunsTable({ runs, columns, sort, onSort, selected, onSelect }: P
   return (
     <div className="runs-table" role="table" aria-label="Runs" aria-rowcount={runs.length + 1} onKeyDown={onKey}>
       <VirtualRows
+        height={`min(calc(100vh - 15rem), ${runs.length * ROW + 36}px)`}
         label="Runs table: arrow keys move, Space selects, Enter opens"
         count={runs.length}
         rowHeight={ROW}
         header={header}
         scrollToIndex={cursor}
-        renderRow={(i, y) => (
+        renderRow={(i, slot) => (
           <RunRow
-            key={runs[i].id}
+            key={slot}
             run={runs[i]}
             index={i}
-            top={y}
             columns={columns}
+            numeric={numeric}
             template={template}
             minWidth={minWidth}
             selected={selected.has(runs[i].id)}
@@ -103,8 +106,8 @@ export function RunsTable({ runs, columns, sort, onSort, selected, onSelect }: P
 interface RowProps {
   run: Run;
   index: number;
-  top: number;
   columns: Column[];
+  numeric: Set<string>;
   template: string;
   minWidth: number;
   selected: boolean;
@@ -112,29 +115,55 @@ interface RowProps {
   onSelect: (ids: string[], on: boolean) => void;
 }
 
-const RunRow = memo(function RunRow({ run, index, top, columns, template, minWidth, selected, current, onSelect }: RowProps) {
+const RunRow = memo(function RunRow({ run, index, columns, numeric, template, minWidth, selected, current, onSelect }: RowProps) {
   return (
     <div
       role="row"
       aria-rowindex={index + 2}
       aria-selected={selected}
       className={`trow${selected ? ' selected' : ''}${current ? ' current' : ''}`}
-      style={{ transform: `translateY(${top}px)`, gridTemplateColumns: template, minWidth }}
+      style={{ gridTemplateColumns: template, minWidth }}
       data-run-id={run.id}
     >
       <div role="cell" className="cell">
         <input type="checkbox" checked={selected} onChange={(e) => onSelect([run.id], e.target.checked)} aria-label={`Select ${run.name}`} tabIndex={-1} />
       </div>
       <div role="cell" className="cell name">
-        <Link to={`/runs/${encodeURIComponent(run.id)}`} className="truncate" title={run.name}>
-          {run.name}
+        <Link to={`/runs/${encodeURIComponent(run.id)}`} title={run.name.length > NAME_CHARS ? run.name : undefined}>
+          {fit(run.name, NAME_CHARS)}
         </Link>
       </div>
-      {columns.map((c) => (
-        <div key={c.id} role="cell" className={`cell ${c.kind === 'metric' || c.kind === 'param' ? 'num' : ''}`}>
-          {c.kind === 'attr' && c.key === 'state' ? <StateBadge state={run.state} /> : <span className="truncate">{cellText(run, c)}</span>}
-        </div>
-      ))}
+      {columns.map((c) => {
+        if (c.kind === 'attr' && c.key === 'state') {
+          return (
+            <div key={c.id} role="cell" className="cell">
+              <StateBadge state={run.state} />
+            </div>
+          );
+        }
+        const text = cellText(run, c);
+        return (
+          <div key={c.id} role="cell" className={`cell ${numeric.has(c.id) ? 'num' : ''}`} title={text.length > CELL_CHARS ? text : undefined}>
+            {fit(text, c.kind === 'attr' && c.key === 'created' ? 19 : CELL_CHARS)}
+          </div>
+        );
+      })}
     </div>
   );
 });
+
+function width(c: Column): string {
+  if (c.kind === 'attr' && c.key === 'state') return '104px';
+  if (c.kind === 'attr' && c.key === 'created') return '170px';
+  if (c.kind === 'attr' && c.key === 'duration') return '96px';
+  return 'minmax(130px, 1fr)';
+}
+
+// Characters that fit the name column and the others at their narrowest.
+const NAME_CHARS = 28;
+const CELL_CHARS = 14;
+
+/** fit cuts text to n characters with an ellipsis. */
+function fit(text: string, n: number): string {
+  return text.length > n ? `${text.slice(0, n - 1)}…` : text;
+}
