@@ -2,7 +2,7 @@ package http
 
 import (
 	"net/http"
-	"slices"
+	"strings"
 
 	"github.com/trainyard/trainyard"
 	"github.com/trainyard/trainyard/runquery"
@@ -85,35 +85,33 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	} else {
-		// Filter and order in memory over the project's runs, then page.
-		all, err := s.cfg.Store.Runs(r.Context(), trainyard.RunFilter{Project: f.Project, State: f.State, Limit: maxSearchRuns})
-		if err != nil {
+		// The store's in-memory index filters and orders without reading
+		// every run from the database.
+		search := trainyard.RunSearch{Offset: f.Offset, Limit: f.Limit}
+		if f.Project != "" {
+			search.Projects = []string{f.Project}
+		}
+		search.Match = func(run *trainyard.Run) bool {
+			return (f.State == "" || run.State == f.State) && filter.Match(runquery.RunRecord{Run: run})
+		}
+		search.Compare = func(a, b *trainyard.Run) int {
+			if c := runquery.Compare(runquery.RunRecord{Run: a}, runquery.RunRecord{Run: b}, order); c != 0 {
+				return c
+			}
+			if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 { // then newest first
+				return c
+			}
+			return strings.Compare(b.ID, a.ID)
+		}
+		if runs, _, err = s.cfg.Store.SearchRuns(r.Context(), search); err != nil {
 			return err
 		}
-		for _, run := range all {
-			if filter.Match(runquery.RunRecord{Run: run}) {
-				runs = append(runs, run)
-			}
-		}
-		if len(order) > 0 {
-			slices.SortStableFunc(runs, func(a, b *trainyard.Run) int {
-				return runquery.Compare(runquery.RunRecord{Run: a}, runquery.RunRecord{Run: b}, order)
-			})
-		}
-		limit := f.Limit
-		if limit == 0 {
-			limit = trainyard.DefaultListLimit
-		}
-		runs = runs[min(f.Offset, len(runs)):min(f.Offset+limit, len(runs))]
 	}
 	if runs == nil {
 		runs = []*trainyard.Run{}
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"runs": runs})
 }
-
-// maxSearchRuns bounds the runs a filtered search looks at.
-const maxSearchRuns = 200_000
 
 func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
 	run, err := s.cfg.Store.Run(r.Context(), r.PathValue("id"))
