@@ -85,16 +85,31 @@ func (s *Store) ReadSeries(ctx context.Context, runID, key string, q trainyard.S
 		return out, nil
 	}
 
+	minStep, maxStep := metas[0].minStep, metas[0].maxStep
+	var count int64
+	for _, m := range metas {
+		minStep, maxStep = min(minStep, m.minStep), max(maxStep, m.maxStep)
+		count += m.count
+	}
+	lo, hi = max(lo, minStep), min(hi, maxStep)
+	if !filtered && q.MaxPoints > 0 && count > int64(q.MaxPoints) {
+		// The common chart read: stream chunk by chunk through the
+		// downsampler, a chunk's points hot in cache, none kept.
+		d := chunk.NewDownsampler(q.MaxPoints, lo, hi)
+		if err := downsampleRange(ctx, tx, id, metas[0].seq, metas[len(metas)-1].seq, d); err != nil {
+			return nil, err
+		}
+		res, mn, mx, total := d.Result()
+		out.Total, out.Downsampled = total, true
+		out.Steps, out.Values, out.Times, out.Min, out.Max = res.Steps, res.Values, res.Times, mn, mx
+		return out, nil
+	}
+
 	p := pointsPool.Get().(*chunk.Points)
 	defer func() { p.Reset(); pointsPool.Put(p) }()
 	if err := decodeRange(ctx, tx, id, metas[0].seq, metas[len(metas)-1].seq, p); err != nil {
 		return nil, err
 	}
-	minStep, maxStep := metas[0].minStep, metas[0].maxStep
-	for _, m := range metas {
-		minStep, maxStep = min(minStep, m.minStep), max(maxStep, m.maxStep)
-	}
-	lo, hi = max(lo, minStep), min(hi, maxStep)
 	var inRange int64
 	if filtered {
 		for _, st := range p.Steps {
@@ -188,6 +203,29 @@ func decodeRange(ctx context.Context, tx *sql.Tx, id, fromSeq, toSeq int64, p *c
 		if err := chunk.Decode(p, data); err != nil {
 			return fmt.Errorf("series %d: %w", id, err)
 		}
+	}
+	return rows.Err()
+}
+
+// downsampleRange feeds chunks fromSeq..toSeq to d one at a time.
+func downsampleRange(ctx context.Context, tx *sql.Tx, id, fromSeq, toSeq int64, d *chunk.Downsampler) error {
+	rows, err := tx.QueryContext(ctx, `SELECT data FROM chunks WHERE series_id = ? AND seq BETWEEN ? AND ? ORDER BY seq`, id, fromSeq, toSeq)
+	if err != nil {
+		return fmt.Errorf("read chunks of series %d: %w", id, err)
+	}
+	defer rows.Close()
+	p := pointsPool.Get().(*chunk.Points)
+	defer func() { p.Reset(); pointsPool.Put(p) }()
+	var data sql.RawBytes
+	for rows.Next() {
+		if err := rows.Scan(&data); err != nil {
+			return err
+		}
+		p.Reset()
+		if err := chunk.Decode(p, data); err != nil {
+			return fmt.Errorf("series %d: %w", id, err)
+		}
+		d.Add(p.Steps, p.Values, p.Times)
 	}
 	return rows.Err()
 }
