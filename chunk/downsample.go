@@ -37,54 +37,20 @@ func NewDownsampler(n int, lo, hi int64) *Downsampler {
 	return d
 }
 
-// bucket is the bucket of step s, which must lie in [lo, hi].
-func (d *Downsampler) bucket(s int64) int {
-	b := int(float64(s-d.lo) / d.width)
-	if b >= d.n {
-		b = d.n - 1
-	}
-	return b
-}
-
-// span returns the steps [first, next) that fall in bucket b, consistent
-// with bucket(): the formula's guess is corrected against it, so a step
-// is never put in a different bucket by the fast path of Add.
-func (d *Downsampler) span(b int) (first, next int64) {
-	edge := func(k int) int64 { // smallest step whose bucket is >= k
-		if k <= 0 {
-			return d.lo
-		}
-		if k >= d.n {
-			return d.hi + 1
-		}
-		g := d.lo + int64(math.Ceil(float64(k)*d.width))
-		for g > d.lo && d.bucket(g-1) >= k {
-			g--
-		}
-		for g <= d.hi && d.bucket(g) < k {
-			g++
-		}
-		return g
-	}
-	return edge(b), edge(b + 1)
-}
-
 // Add folds points into the buckets; points outside [lo, hi] are skipped.
-// Steps usually come in order, so the bucket is found by comparing with
-// the current bucket's span, and computed only when a step leaves it.
 func (d *Downsampler) Add(steps []int64, values []float64, times []int64) {
+	inv := 1 / d.width
 	n := d.n
 	cnt, bs, bv, bt, mn, mx := d.count[:n], d.step[:n], d.value[:n], d.time[:n], d.mn[:n], d.mx[:n]
 	values = values[:len(steps)]
 	times = times[:len(steps)]
-	b, first, next := -1, int64(0), int64(0)
 	for i, s := range steps {
-		if s < first || s >= next {
-			if s < d.lo || s > d.hi {
-				continue
-			}
-			b = d.bucket(s)
-			first, next = d.span(b)
+		if s < d.lo || s > d.hi {
+			continue
+		}
+		b := int(float64(s-d.lo) * inv)
+		if b >= n {
+			b = n - 1
 		}
 		v := values[i]
 		if s >= bs[b] || cnt[b] == 0 {
