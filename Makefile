@@ -93,7 +93,7 @@ bench: build-go
 
 ## bench-ui: time to first chart and the runs table in headless Chromium
 bench-ui: build
-	cd web && TRAINYARD_BIN=$(CURDIR)/$(BIN) BENCH_OUT=../docs/benchmarks-ui.md npm run bench
+	cd web && TRAINYARD_BIN=$(CURDIR)/$(BIN) BENCH_OUT=../bench/ui/last-result.md npm run bench
 
 ## bench-mlflow: the real MLflow server against trainyard (about 20 minutes)
 bench-mlflow: build-go deps-python

@@ -208,7 +208,7 @@ performance mark the UI sets when uPlot has drawn the first complete chart
 
 Command (from \`web/\`, after \`make build\`):
 
-    npm run bench            # TRAINYARD_BIN=../bin/trainyard by default; BENCH_OUT=../docs/benchmarks-ui.md writes this file
+    npm run bench            # TRAINYARD_BIN=../bin/trainyard by default; BENCH_OUT=../bench/ui/last-result.md writes this file
 
 Machine: ${cpu}, load average ${load0.toFixed(1)} before and ${loadavg()[0].toFixed(1)} after (other work ran on it); Chromium ${version}, headless, software rendering (--disable-gpu);
 seeding took ${charts.seconds.toFixed(0)} s (${(RUNS * POINTS / 1e6).toFixed(0)} M points) and ${table.seconds.toFixed(0)} s (${TABLE_RUNS.toLocaleString('en-US')} runs).
