@@ -55,3 +55,11 @@ def test_gpu_metrics_for_the_visible_gpus(server: Server, tmp_path: Path, monkey
     assert server.series(run.id, "system/gpu.1.utilization")[1][0] == 55.0
     assert server.series(run.id, "system/gpu.1.memory_used_bytes")[1][0] == 20000 * 1024 * 1024
     assert server.series(run.id, "system/gpu.3.memory_percent")[1][0] == 50.0
+
+
+def test_a_run_shorter_than_the_interval_still_gets_one_reading(server: Server):
+    run = trainyard.init(url=server.url, system_metrics_interval=60)
+    run.log({"x": 1.0})
+    run.finish()
+    got = server.run(run.id)["metrics"]
+    assert got["system/memory_percent"]["count"] == 1 and got["system/process_rss_bytes"]["count"] == 1, sorted(got)

@@ -127,9 +127,19 @@ class SystemMonitor:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stops sampling, after one last reading: a run shorter than the
+        interval still gets its system metrics."""
+        if self._stop.is_set():
+            return
         self._stop.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(10.0)
+        try:
+            pts = self.sample()
+        except Exception:  # noqa: BLE001 - system metrics are best effort
+            return
+        if pts:
+            self._emit(pts)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
