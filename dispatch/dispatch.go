@@ -302,7 +302,9 @@ func (d *Dispatcher) launch(a *active) {
 	h, err := d.exec.Start(d.ctx, task)
 	if err != nil {
 		d.cfg.Logger.Info("job did not start", "job", j.ID, "err", err)
-		d.exits <- exitEvent{id: j.ID, status: trainyard.ExitStatus{Lost: true}, err: fmt.Errorf("could not start: %s", trainyard.ErrorMessage(err))}
+		// launch runs on the loop goroutine, which also drains exits: record
+		// the failure here rather than send it to ourselves.
+		d.finish(exitEvent{id: j.ID, status: trainyard.ExitStatus{Lost: true}, err: fmt.Errorf("could not start: %s", trainyard.ErrorMessage(err))})
 		return
 	}
 	d.mu.Lock()
@@ -328,7 +330,10 @@ func (d *Dispatcher) watch(id string, h trainyard.Handle) {
 		if d.ctx.Err() != nil {
 			return // shutting down: the job keeps running
 		}
-		d.exits <- exitEvent{id: id, status: st, err: err}
+		select {
+		case d.exits <- exitEvent{id: id, status: st, err: err}:
+		case <-d.ctx.Done(): // shutting down: the next start reads the exit file
+		}
 	}()
 }
 

@@ -262,3 +262,23 @@ func TestRecoveryFindsAJobWhoseStartWasNotRecorded(t *testing.T) {
 		t.Errorf("recovered job = %+v", got)
 	}
 }
+
+// Many jobs that cannot start, started in one scheduling pass, must not
+// wedge the loop (it records each failure itself).
+func TestManyJobsThatCannotStart(t *testing.T) {
+	m := machine(0)
+	m.CPUs = 1000
+	r := newRig(t, m)
+	var ids []string
+	for range 150 {
+		ids = append(ids, r.submit(trainyard.JobSpec{Command: []string{"no-such-program-xyz"}}).ID)
+	}
+	for _, id := range ids {
+		if j := r.waitFor(id, "end", ended); j.State != trainyard.StateFailed || !strings.Contains(j.Reason, "no-such-program-xyz") {
+			t.Fatalf("job = %+v", j)
+		}
+	}
+	if j := r.waitFor(r.submit(sh("exit 0")).ID, "end", ended); j.State != trainyard.StateSucceeded {
+		t.Fatalf("a job after them = %+v", j)
+	}
+}
