@@ -135,8 +135,11 @@ func (m *MetricSummary) Observe(steps []int64, values []float64, times []int64) 
 
 // SeriesQuery selects points of one series.
 type SeriesQuery struct {
-	// MaxPoints > 0 downsamples to at most that many buckets by step, each
-	// reported with its min and max so that spikes survive.
+	// MaxPoints > 0 downsamples to at most that many buckets in step
+	// order, each reported with its last point and its min and max, so that
+	// spikes survive. A long series whose steps never decrease is cut into
+	// buckets of consecutive points (equal counts, read from the chunks'
+	// summaries); otherwise buckets are equal ranges of steps.
 	MaxPoints int
 	// StartStep and EndStep bound the steps, inclusive, when set.
 	StartStep, EndStep *int64

@@ -168,6 +168,15 @@ var migrations = []string{
 	// 2: experiments (MLflow's name for projects), soft-deleted runs, run
 	// inputs and outputs, the model registry and logged models.
 	migrationTracking,
+	// 3: each chunk's level of detail (package chunk), in a table of its
+	// own so that a chart reads a few kilobytes a chunk, not the points.
+	// Chunks written before it have none; reads of them decode the points.
+	`CREATE TABLE chunk_lods (
+		series_id INTEGER NOT NULL,
+		seq INTEGER NOT NULL,
+		lod BLOB NOT NULL,
+		PRIMARY KEY (series_id, seq)
+	) WITHOUT ROWID;`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

@@ -93,13 +93,24 @@ func (s *Store) ReadSeries(ctx context.Context, runID, key string, q trainyard.S
 	}
 	lo, hi = max(lo, minStep), min(hi, maxStep)
 	if !filtered && q.MaxPoints > 0 && count > int64(q.MaxPoints) {
-		// The common chart read: stream chunk by chunk through the
-		// downsampler, a chunk's points hot in cache, none kept.
+		// A long series in step order is drawn from its chunks' levels of
+		// detail, without decoding a point.
+		res, mn, mx, total, ok, err := downsampleLOD(ctx, tx, id, metas, q.MaxPoints)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out.Total, out.Downsampled = total, true
+			out.Steps, out.Values, out.Times, out.Min, out.Max = res.Steps, res.Values, res.Times, mn, mx
+			return out, nil
+		}
+		// Otherwise: stream chunk by chunk through the downsampler, a
+		// chunk's points hot in cache, none kept.
 		d := chunk.NewDownsampler(q.MaxPoints, lo, hi)
 		if err := downsampleRange(ctx, tx, id, metas[0].seq, metas[len(metas)-1].seq, d); err != nil {
 			return nil, err
 		}
-		res, mn, mx, total := d.Result()
+		res, mn, mx, total = d.Result()
 		out.Total, out.Downsampled = total, true
 		out.Steps, out.Values, out.Times, out.Min, out.Max = res.Steps, res.Values, res.Times, mn, mx
 		return out, nil
@@ -228,4 +239,52 @@ func downsampleRange(ctx context.Context, tx *sql.Tx, id, fromSeq, toSeq int64, 
 		d.Add(p.Steps, p.Values, p.Times)
 	}
 	return rows.Err()
+}
+
+// downsampleLOD downsamples from the chunks' levels of detail when that is
+// exact and worth it: the series has at least two blocks a bucket, its steps
+// never decrease (buckets of consecutive blocks are then ranges of steps),
+// and every chunk has its summary. ok is false when it does not apply.
+func downsampleLOD(ctx context.Context, tx *sql.Tx, id int64, metas []chunkMeta, maxPoints int) (p chunk.Points, mn, mx []float64, total int64, ok bool, err error) {
+	blocks := 0
+	for i, m := range metas {
+		blocks += int(m.count+chunk.BlockSize-1) / chunk.BlockSize
+		if i > 0 && m.minStep < metas[i-1].maxStep {
+			return p, nil, nil, 0, false, nil
+		}
+	}
+	if blocks < 2*maxPoints { // a bucket of one block is too coarse a cut: decode instead
+		return p, nil, nil, 0, false, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT seq, lod FROM chunk_lods WHERE series_id = ? AND seq BETWEEN ? AND ? ORDER BY seq`,
+		id, metas[0].seq, metas[len(metas)-1].seq)
+	if err != nil {
+		return p, nil, nil, 0, false, fmt.Errorf("read chunk summaries of series %d: %w", id, err)
+	}
+	defer rows.Close()
+	all := make([]chunk.Block, 0, blocks)
+	i := 0
+	var data sql.RawBytes
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq, &data); err != nil {
+			return p, nil, nil, 0, false, err
+		}
+		if i >= len(metas) || seq != metas[i].seq {
+			return p, nil, nil, 0, false, nil // a chunk without a summary
+		}
+		var mono bool
+		if all, mono, err = chunk.DecodeLOD(all, data); err != nil {
+			return p, nil, nil, 0, false, fmt.Errorf("series %d chunk %d: %w", id, seq, err)
+		}
+		if !mono {
+			return p, nil, nil, 0, false, nil
+		}
+		i++
+	}
+	if err := rows.Err(); err != nil || i != len(metas) {
+		return p, nil, nil, 0, false, err
+	}
+	p, mn, mx, total = chunk.DownsampleBlocks(all, maxPoints)
+	return p, mn, mx, total, true, nil
 }

@@ -499,6 +499,30 @@ func testMetricsDownsample(t *testing.T, f Factory) {
 	if got.Steps[len(got.Steps)-1] != n-1 {
 		t.Fatalf("last bucket ends at step %d, want %d", got.Steps[len(got.Steps)-1], n-1)
 	}
+	// Steps written out of order are downsampled by step ranges, with the
+	// same guarantees.
+	late := series("late", 50_000, 50_000, func(i int) float64 { return float64(i % 1000) })
+	early := series("late", 0, 50_000, func(i int) float64 { return -float64(i % 777) })
+	if err := s.AppendMetrics(ctx, "r", []trainyard.SeriesPoints{late}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendMetrics(ctx, "r", []trainyard.SeriesPoints{early}); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := s.ReadSeries(ctx, "r", "late", trainyard.SeriesQuery{MaxPoints: 300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lmx, lmn := math.Inf(-1), math.Inf(1)
+	for i := range ds.Max {
+		lmx, lmn = math.Max(lmx, ds.Max[i]), math.Min(lmn, ds.Min[i])
+		if i > 0 && ds.Steps[i] <= ds.Steps[i-1] {
+			t.Fatalf("buckets not in step order at %d: %v", i, ds.Steps[i-1:i+1])
+		}
+	}
+	if !ds.Downsampled || ds.Total != 100_000 || len(ds.Steps) > 300 || lmx != 999 || lmn != -776 || ds.Steps[len(ds.Steps)-1] != 99_999 {
+		t.Fatalf("out-of-order series: downsampled=%v total=%d buckets=%d max=%v min=%v last=%d", ds.Downsampled, ds.Total, len(ds.Steps), lmx, lmn, ds.Steps[len(ds.Steps)-1])
+	}
 	// Asking for more points than exist returns them raw.
 	raw, err := s.ReadSeries(ctx, "r", "loss", trainyard.SeriesQuery{MaxPoints: 2 * n})
 	if err != nil {

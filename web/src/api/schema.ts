@@ -216,7 +216,11 @@ export interface paths {
     "/api/v1/runs/{id}/metrics/{key}": {
         parameters: {
             query?: {
-                /** @description Downsample to at most this many buckets by step, each with its min and max. */
+                /**
+                 * @description Downsample to at most this many buckets in step order, each with its last point and its
+                 *     min and max. A long series whose steps never decrease is cut into buckets of consecutive
+                 *     points; otherwise into equal ranges of steps.
+                 */
                 max_points?: number;
                 start_step?: number;
                 end_step?: number;
@@ -1002,7 +1006,11 @@ export interface operations {
     getMetric: {
         parameters: {
             query?: {
-                /** @description Downsample to at most this many buckets by step, each with its min and max. */
+                /**
+                 * @description Downsample to at most this many buckets in step order, each with its last point and its
+                 *     min and max. A long series whose steps never decrease is cut into buckets of consecutive
+                 *     points; otherwise into equal ranges of steps.
+                 */
                 max_points?: number;
                 start_step?: number;
                 end_step?: number;
