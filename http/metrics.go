@@ -77,6 +77,15 @@ func readBody(r io.Reader, buf []byte) ([]byte, error) {
 // parseMetrics reads a metric batch; errors name the element at fault,
 // such as points[3].value.
 func parseMetrics(body []byte, now int64) ([]trainyard.SeriesPoints, int, string, error) {
+	if out, n, batchID, ok := parseRowsFast(body, now); ok {
+		return out, n, batchID, nil
+	}
+	return parseMetricsTree(body, now)
+}
+
+// parseMetricsTree parses any batch with fastjson; its errors name the
+// element at fault.
+func parseMetricsTree(body []byte, now int64) ([]trainyard.SeriesPoints, int, string, error) {
 	p := parsers.Get()
 	defer parsers.Put(p)
 	v, err := p.ParseBytes(body)

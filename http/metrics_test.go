@@ -100,3 +100,25 @@ func BenchmarkParseMetricsPoints(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*10000)/b.Elapsed().Seconds(), "points/s")
 }
+
+// Whenever the fast row parser answers, it answers what the fastjson path
+// does; it may only decline (and then the fastjson path decides).
+func FuzzParseRowsFastAgreesWithTree(f *testing.F) {
+	f.Add([]byte(`{"points": [{"key": "loss", "value": 0.5, "step": 1, "timestamp": 1000}, {"key":"a","value":"NaN","step":-3}], "batch_id": "b1"}`))
+	f.Add([]byte(`{"points":[{"value":1e-3,"key":"x","timestamp":5,"step":0}]}`))
+	f.Add([]byte(`{"points": []}`))
+	f.Add([]byte(`{"points":[{"key":"k","value":"Infinity","step":9223372036854775807}]} `))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fast, n, id, ok := parseRowsFast(body, 42)
+		if !ok {
+			return
+		}
+		tree, tn, tid, err := parseMetricsTree(body, 42)
+		if err != nil {
+			t.Fatalf("fast parser accepted %q, the tree parser refused it: %v", body, err)
+		}
+		if diff := cmp.Diff(tree, fast, cmpopts.EquateNaNs(), cmpopts.EquateEmpty()); diff != "" || n != tn || id != tid {
+			t.Fatalf("%q: fast and tree parsers differ (n %d/%d, id %q/%q) (-tree +fast):\n%s", body, n, tn, id, tid, diff)
+		}
+	})
+}

@@ -168,15 +168,24 @@ var migrations = []string{
 	// 2: experiments (MLflow's name for projects), soft-deleted runs, run
 	// inputs and outputs, the model registry and logged models.
 	migrationTracking,
-	// 3: each chunk's level of detail (package chunk), in a table of its
-	// own so that a chart reads a few kilobytes a chunk, not the points.
-	// Chunks written before it have none; reads of them decode the points.
-	`CREATE TABLE chunk_lods (
-		series_id INTEGER NOT NULL,
+	// 3: each chunk's level of detail (package chunk), stored before its
+	// points so that a chart reads a few kilobytes a chunk and stops: the
+	// table is rebuilt with the column in that place. Chunks written before
+	// have none (NULL); reads of them decode the points.
+	`CREATE TABLE chunks3 (
+		series_id INTEGER NOT NULL REFERENCES series(id),
 		seq INTEGER NOT NULL,
-		lod BLOB NOT NULL,
+		count INTEGER NOT NULL,
+		min_step INTEGER NOT NULL,
+		max_step INTEGER NOT NULL,
+		lod BLOB,
+		data BLOB NOT NULL,
 		PRIMARY KEY (series_id, seq)
-	) WITHOUT ROWID;`,
+	);
+	INSERT INTO chunks3 (series_id, seq, count, min_step, max_step, data)
+		SELECT series_id, seq, count, min_step, max_step, data FROM chunks;
+	DROP TABLE chunks;
+	ALTER TABLE chunks3 RENAME TO chunks;`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

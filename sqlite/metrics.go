@@ -114,22 +114,20 @@ type metricWriter struct {
 	compact map[int64]*seriesState     // writer goroutine only
 
 	// Statements prepared once on the single write connection.
-	insChunk, updSeries, selSeries, insSeries, selTail, delTail, insBatch, insLOD, delLODTail *sql.Stmt
+	insChunk, updSeries, selSeries, insSeries, selTail, delTail, insBatch *sql.Stmt
 }
 
 var writerStatements = []struct {
 	dst func(w *metricWriter) **sql.Stmt
 	sql string
 }{
-	{func(w *metricWriter) **sql.Stmt { return &w.insChunk }, `INSERT INTO chunks (series_id, seq, count, min_step, max_step, data) VALUES (?, ?, ?, ?, ?, ?)`},
+	{func(w *metricWriter) **sql.Stmt { return &w.insChunk }, `INSERT INTO chunks (series_id, seq, count, min_step, max_step, lod, data) VALUES (?, ?, ?, ?, ?, ?, ?)`},
 	{func(w *metricWriter) **sql.Stmt { return &w.updSeries }, `UPDATE series SET summary = ?, next_seq = ?, tail_start = ?, tail_small = ? WHERE id = ?`},
 	{func(w *metricWriter) **sql.Stmt { return &w.selSeries }, `SELECT id, summary, next_seq, tail_start, tail_small FROM series WHERE run_id = ? AND key = ?`},
 	{func(w *metricWriter) **sql.Stmt { return &w.insSeries }, `INSERT INTO series (run_id, key, summary) VALUES (?, ?, '{}')`},
 	{func(w *metricWriter) **sql.Stmt { return &w.selTail }, `SELECT data FROM chunks WHERE series_id = ? AND seq >= ? ORDER BY seq`},
 	{func(w *metricWriter) **sql.Stmt { return &w.delTail }, `DELETE FROM chunks WHERE series_id = ? AND seq >= ?`},
 	{func(w *metricWriter) **sql.Stmt { return &w.insBatch }, `INSERT OR IGNORE INTO metric_batches (run_id, batch_id) VALUES (?, ?)`},
-	{func(w *metricWriter) **sql.Stmt { return &w.insLOD }, `INSERT INTO chunk_lods (series_id, seq, lod) VALUES (?, ?, ?)`},
-	{func(w *metricWriter) **sql.Stmt { return &w.delLODTail }, `DELETE FROM chunk_lods WHERE series_id = ? AND seq >= ?`},
 }
 
 func newMetricWriter(ctx context.Context, s *Store) (*metricWriter, error) {
@@ -290,7 +288,6 @@ func (w *metricWriter) commitGroup(group []*appendReq) (err error) {
 		}
 	}()
 	ins := tx.StmtContext(ctx, w.insChunk)
-	insLOD := tx.StmtContext(ctx, w.insLOD)
 	touched := map[seriesKey]*seriesState{}
 	var order []*seriesState
 	for _, r := range group {
@@ -320,11 +317,8 @@ func (w *metricWriter) commitGroup(group []*appendReq) (err error) {
 				order = append(order, st)
 			}
 			for _, c := range e.chunks {
-				if _, err := ins.ExecContext(ctx, st.id, st.nextSeq, c.meta.Count, c.meta.MinStep, c.meta.MaxStep, c.data); err != nil {
+				if _, err := ins.ExecContext(ctx, st.id, st.nextSeq, c.meta.Count, c.meta.MinStep, c.meta.MaxStep, c.lod, c.data); err != nil {
 					return fmt.Errorf("insert chunk of %s/%s: %w", k.run, k.key, err)
-				}
-				if _, err := insLOD.ExecContext(ctx, st.id, st.nextSeq, c.lod); err != nil {
-					return fmt.Errorf("insert chunk summary of %s/%s: %w", k.run, k.key, err)
 				}
 				if st.tailN == 0 && c.meta.Count == chunk.TargetSize {
 					st.tailStart = st.nextSeq + 1 // a full chunk at a clean tail is sealed at once
@@ -476,24 +470,17 @@ func (w *metricWriter) compactSeries(ctx context.Context, tx *sql.Tx, st *series
 	if _, err := tx.StmtContext(ctx, w.delTail).ExecContext(ctx, st.id, st.tailStart); err != nil {
 		return nil, fmt.Errorf("delete tail of series %d: %w", st.id, err)
 	}
-	if _, err := tx.StmtContext(ctx, w.delLODTail).ExecContext(ctx, st.id, st.tailStart); err != nil {
-		return nil, fmt.Errorf("delete tail summaries of series %d: %w", st.id, err)
-	}
 	next := *st
 	next.nextSeq = st.tailStart
 	ins := tx.StmtContext(ctx, w.insChunk)
-	insLOD := tx.StmtContext(ctx, w.insLOD)
 	var buf, lod []byte
 	for lo := 0; lo < p.Len(); lo += chunk.TargetSize {
 		hi := min(lo+chunk.TargetSize, p.Len())
 		var meta chunk.Meta
 		buf, meta = chunk.Encode(buf[:0], p.Steps[lo:hi], p.Values[lo:hi], p.Times[lo:hi])
-		if _, err := ins.ExecContext(ctx, st.id, next.nextSeq, meta.Count, meta.MinStep, meta.MaxStep, buf); err != nil {
-			return nil, fmt.Errorf("write compacted chunk of series %d: %w", st.id, err)
-		}
 		lod = chunk.EncodeLOD(lod[:0], p.Steps[lo:hi], p.Values[lo:hi], p.Times[lo:hi])
-		if _, err := insLOD.ExecContext(ctx, st.id, next.nextSeq, lod); err != nil {
-			return nil, fmt.Errorf("write compacted chunk summary of series %d: %w", st.id, err)
+		if _, err := ins.ExecContext(ctx, st.id, next.nextSeq, meta.Count, meta.MinStep, meta.MaxStep, lod, buf); err != nil {
+			return nil, fmt.Errorf("write compacted chunk of series %d: %w", st.id, err)
 		}
 		next.nextSeq++
 		if meta.Count == chunk.TargetSize {

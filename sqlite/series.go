@@ -256,7 +256,7 @@ func downsampleLOD(ctx context.Context, tx *sql.Tx, id int64, metas []chunkMeta,
 	if blocks < 2*maxPoints { // a bucket of one block is too coarse a cut: decode instead
 		return p, nil, nil, 0, false, nil
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT seq, lod FROM chunk_lods WHERE series_id = ? AND seq BETWEEN ? AND ? ORDER BY seq`,
+	rows, err := tx.QueryContext(ctx, `SELECT seq, lod FROM chunks WHERE series_id = ? AND seq BETWEEN ? AND ? ORDER BY seq`,
 		id, metas[0].seq, metas[len(metas)-1].seq)
 	if err != nil {
 		return p, nil, nil, 0, false, fmt.Errorf("read chunk summaries of series %d: %w", id, err)
@@ -270,8 +270,8 @@ func downsampleLOD(ctx context.Context, tx *sql.Tx, id int64, metas []chunkMeta,
 		if err := rows.Scan(&seq, &data); err != nil {
 			return p, nil, nil, 0, false, err
 		}
-		if i >= len(metas) || seq != metas[i].seq {
-			return p, nil, nil, 0, false, nil // a chunk without a summary
+		if i >= len(metas) || seq != metas[i].seq || data == nil {
+			return p, nil, nil, 0, false, nil // a chunk written before summaries
 		}
 		var mono bool
 		if all, mono, err = chunk.DecodeLOD(all, data); err != nil {
