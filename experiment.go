@@ -74,20 +74,6 @@ type ExperimentStore interface {
 	UpdateExperiment(ctx context.Context, id string, u ExperimentUpdate) (*Experiment, error)
 }
 
-// RunSearch selects, orders and pages runs. Match and Compare come from
-// the caller (package runquery builds them from MLflow's grammar); nil
-// Match selects every run, nil Compare keeps the store's order (newest
-// first). Compare should be a total order (end with the run ID): runs it
-// calls equal come in no particular order.
-type RunSearch struct {
-	Projects []string // empty: every project
-	View     View
-	Match    func(*Run) bool
-	Compare  func(a, b *Run) int
-	Offset   int
-	Limit    int // 0 means DefaultListLimit
-}
-
 // DatasetInput is a data set a run read, as MLflow's log-inputs records it.
 type DatasetInput struct {
 	Name       string            `json:"name"`
@@ -105,6 +91,14 @@ type ModelRef struct {
 	Step    int64  `json:"step,omitempty"`
 }
 
+// RunBatch is what one MLflow log-batch writes to a run.
+type RunBatch struct {
+	Params  map[string]string
+	Tags    map[string]string
+	Name    *string // a new name (the mlflow.runName tag)
+	Metrics []SeriesPoints
+}
+
 // RunIO is what a run read and wrote besides metrics: data sets and
 // models.
 type RunIO struct {
@@ -117,9 +111,11 @@ type RunIO struct {
 // store beyond RunStore.
 type TrackingStore interface {
 	ExperimentStore
-	// SearchRuns returns the page of runs that q selects, with their
-	// metric summaries, and how many runs matched in all.
-	SearchRuns(ctx context.Context, q RunSearch) (runs []*Run, total int, err error)
+	// SearchRuns returns the page of runs that q selects (see RunSearch),
+	// with their metric summaries, and a token for the next page ("" when
+	// this page is the last). Returns EINVALID for a page token it did not
+	// make for this search.
+	SearchRuns(ctx context.Context, q RunSearch) (runs []*Run, next string, err error)
 	// SetRunDeleted marks a run deleted or restores it. A deleted run is
 	// left out of Runs unless its filter's View asks for it. Returns
 	// ENOTFOUND if there is no such run.
@@ -129,6 +125,11 @@ type TrackingStore interface {
 	// stored; the same value again is fine. Returns ENOTFOUND if there is
 	// no such run.
 	SetParams(ctx context.Context, id string, params map[string]string) error
+	// LogBatch writes a batch to a run in one transaction, all of it or
+	// nothing: params (as SetParams: a key holding another value is
+	// EINVALID, naming it), tags, a new name, and metric points (as
+	// AppendMetrics). Returns ENOTFOUND if there is no such run.
+	LogBatch(ctx context.Context, id string, b RunBatch) error
 	// AddRunIO records data sets and models a run read or wrote; a data set
 	// or model already recorded is not added twice. Returns ENOTFOUND if
 	// there is no such run.

@@ -111,13 +111,14 @@ type MetricSummary struct {
 }
 
 // Observe folds points into the summary. "Last" is the point with the
-// highest step; among equal steps, the one written later.
+// highest step; among equal steps, the latest timestamp; then the larger
+// value (MLflow's latest metric); then the one written later.
 func (m *MetricSummary) Observe(steps []int64, values []float64, times []int64) {
 	for i, v := range values {
 		if m.Count == 0 {
 			m.Min, m.Max = Float(math.NaN()), Float(math.NaN())
 		}
-		if m.Count == 0 || steps[i] >= m.LastStep {
+		if m.Count == 0 || !laterThan(m.LastStep, m.LastTime, float64(m.Last), steps[i], times[i], v) {
 			m.Last, m.LastStep, m.LastTime = Float(v), steps[i], times[i]
 		}
 		m.Count++
@@ -171,7 +172,7 @@ func (m *MetricSummary) Merge(o MetricSummary) {
 		*m = o
 		return
 	}
-	if o.LastStep >= m.LastStep {
+	if !laterThan(m.LastStep, m.LastTime, float64(m.Last), o.LastStep, o.LastTime, float64(o.Last)) {
 		m.Last, m.LastStep, m.LastTime = o.Last, o.LastStep, o.LastTime
 	}
 	m.Count += o.Count
@@ -181,4 +182,20 @@ func (m *MetricSummary) Merge(o MetricSummary) {
 	if mx := float64(o.Max); mx == mx && (float64(m.Max) != float64(m.Max) || mx > float64(m.Max)) {
 		m.Max = o.Max
 	}
+}
+
+// laterThan reports whether point a (step, time, value) comes after point
+// b in the order of "latest": by step, then time, then value (NaN lowest).
+func laterThan(aStep, aTime int64, aValue float64, bStep, bTime int64, bValue float64) bool {
+	switch {
+	case aStep != bStep:
+		return aStep > bStep
+	case aTime != bTime:
+		return aTime > bTime
+	case aValue != aValue:
+		return false
+	case bValue != bValue:
+		return true
+	}
+	return aValue > bValue
 }

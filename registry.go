@@ -108,18 +108,33 @@ type LoggedModel struct {
 	ModelType        string
 	Tags             map[string]string
 	Params           map[string]string
+	Metrics          []ModelMetric // points logged with the model's ID, in the order logged
 	Deleted          bool
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
 }
 
-// LoggedModelUpdate changes a logged model. Nil fields are left alone.
+// ModelMetric is a metric point logged for a logged model (MLflow's
+// log-metric or log-batch with a model_id), by a run.
+type ModelMetric struct {
+	Key           string `json:"key"`
+	Value         Float  `json:"value"`
+	Timestamp     int64  `json:"timestamp"` // Unix ms
+	Step          int64  `json:"step"`
+	RunID         string `json:"run_id,omitempty"`
+	DatasetName   string `json:"dataset_name,omitempty"`
+	DatasetDigest string `json:"dataset_digest,omitempty"`
+}
+
+// LoggedModelUpdate changes a logged model. Nil fields are left alone;
+// AddMetrics appends points (one already there is not added twice).
 type LoggedModelUpdate struct {
 	Status        *string
 	StatusMessage *string
 	Tags          map[string]string
 	DeleteTags    []string
 	Params        map[string]string
+	AddMetrics    []ModelMetric
 	Deleted       *bool
 }
 

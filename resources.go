@@ -1,11 +1,13 @@
 package trainyard
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Resources is what a job asks for and what a machine offers. GPUs are whole
@@ -15,6 +17,20 @@ type Resources struct {
 	GPUs   int   `json:"gpus" yaml:"gpus"`
 	CPUs   int   `json:"cpus" yaml:"cpus"`
 	Memory Bytes `json:"memory" yaml:"memory"`
+}
+
+// UnmarshalJSON reads resources; a request that names no CPUs reserves
+// DefaultCPUs, while "cpus": 0 reserves none.
+func (r *Resources) UnmarshalJSON(data []byte) error {
+	type plain Resources
+	p := plain{CPUs: DefaultCPUs}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields() // resources are a closed set: a typo is an error
+	if err := dec.Decode(&p); err != nil {
+		return err
+	}
+	*r = Resources(p)
+	return nil
 }
 
 // Fits reports whether r fits in free.
@@ -127,4 +143,103 @@ func (b *Bytes) UnmarshalText(text []byte) error {
 	}
 	*b = v
 	return nil
+}
+
+// Duration is a length of time. In JSON and YAML it is written as a Go
+// duration string ("90m", "1h30m") and read from one or from a number of
+// seconds.
+type Duration time.Duration
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalText writes the duration as "1h30m0s".
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText reads "90m", "1h30m" or a number of seconds.
+func (d *Duration) UnmarshalText(text []byte) error {
+	v, err := ParseDuration(string(text))
+	if err != nil {
+		return err
+	}
+	*d = v
+	return nil
+}
+
+// UnmarshalJSON reads a duration string or a number of seconds.
+func (d *Duration) UnmarshalJSON(data []byte) error {
+	if len(data) > 0 && data[0] == '"' {
+		var s string
+		if err := json.Unmarshal(data, &s); err != nil {
+			return err
+		}
+		return d.UnmarshalText([]byte(s))
+	}
+	return d.UnmarshalText(data)
+}
+
+// ParseDuration reads "90m", "1h30m", "2d" (days, as Slurm's time limits
+// count them) or a plain number of seconds.
+func ParseDuration(s string) (Duration, error) {
+	t := strings.TrimSpace(s)
+	if f, err := strconv.ParseFloat(t, 64); err == nil {
+		if f < 0 || f > float64(math.MaxInt64)/1e9 || math.IsNaN(f) {
+			return 0, fmt.Errorf("duration %q: want a number of seconds from 0 to 292 years", s)
+		}
+		return Duration(f * 1e9), nil
+	}
+	if days, ok := strings.CutSuffix(t, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n >= 0 && n < 100000 {
+			return Duration(time.Duration(n) * 24 * time.Hour), nil
+		}
+	}
+	v, err := time.ParseDuration(t)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("duration %q: want a duration such as 90m, 1h30m, 2d or a number of seconds", s)
+	}
+	return Duration(v), nil
+}
+
+// GPUTypeLabel turns a GPU's name as nvidia-smi reports it into the short
+// label jobs ask for: lower case, without the vendor and product-line words,
+// spaces as dashes. "NVIDIA H200" → "h200", "NVIDIA A100-SXM4-80GB" →
+// "a100-sxm4-80gb", "NVIDIA GeForce RTX 4090" → "rtx-4090".
+func GPUTypeLabel(name string) string {
+	var words []string
+	for _, w := range strings.Fields(strings.ToLower(name)) {
+		switch w {
+		case "nvidia", "geforce", "tesla", "quadro":
+			continue
+		}
+		words = append(words, w)
+	}
+	return strings.Join(words, "-")
+}
+
+// GPUTypeMatches reports whether a node whose GPUs carry label (see
+// GPUTypeLabel) has the GPU type a job asks for: the same label, or the
+// label's leading dash-separated part ("a100" matches "a100-sxm4-80gb").
+// Case is ignored; an empty want matches any node.
+func GPUTypeMatches(label, want string) bool {
+	if want == "" {
+		return true
+	}
+	label, want = strings.ToLower(label), strings.ToLower(GPUTypeLabel(want))
+	return label == want || strings.HasPrefix(label, want+"-")
+}
+
+// PoolMatches reports whether a node whose LabelPool is label belongs to
+// the pool a job asks for: the label is one pool or a comma-separated list
+// (a Slurm node in several partitions). An empty want matches any node.
+func PoolMatches(label, want string) bool {
+	if want == "" {
+		return true
+	}
+	for label != "" {
+		var p string
+		p, label, _ = strings.Cut(label, ",")
+		if strings.TrimSpace(p) == want {
+			return true
+		}
+	}
+	return false
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -27,6 +28,9 @@ type Run struct {
 	ExitCode *int                     `json:"exit_code,omitempty"`
 	Reason   string                   `json:"reason,omitempty"`
 	Deleted  bool                     `json:"deleted,omitempty"` // hidden from lists unless asked for
+	// Owner is the user who created the run, or its job ("" on a server
+	// without users).
+	Owner string `json:"owner,omitempty"`
 
 	CreatedAt time.Time `json:"created_at"`
 	StartedAt time.Time `json:"started_at,omitzero"`
@@ -55,6 +59,10 @@ type RunUpdate struct {
 	// EndedAt, with a terminal State, is when the run ended (an offline run
 	// synced later ended before the sync); default now.
 	EndedAt *time.Time `json:"ended_at,omitempty"`
+	// Project moves the run to another project (not through the native
+	// API: the tracking service moves a job's run into the experiment its
+	// MLflow code chose).
+	Project *string `json:"-"`
 }
 
 // Validate reports every problem with the update at once.
@@ -88,6 +96,9 @@ type NewRun struct {
 	Git     *GitInfo          `json:"git,omitempty"`
 	// StartedAt lets an offline run that is synced later keep its real start.
 	StartedAt time.Time `json:"started_at,omitzero"`
+	// DefaultName is the name of a new run when Name is empty (MLflow
+	// generates one); default: the run's ID.
+	DefaultName string `json:"-"`
 }
 
 // Validate reports every problem at once.
@@ -109,26 +120,76 @@ func (n *NewRun) Validate() error {
 	return errors.Join(errs...)
 }
 
-// MaxKeyLen is the longest metric, config, summary or tag key.
+// MaxKeyLen is the longest metric, config, summary or tag key, in bytes.
 const MaxKeyLen = 250
 
-// ValidateKey checks a metric, config or tag key: 1 to 250 characters of
-// valid UTF-8 without control characters.
+// KeyGrammar describes the keys ValidateKey accepts, for messages and docs.
+const KeyGrammar = "keys are 1-250 bytes of letters, digits, '_', '-', '.', ':', ' ' and '/', " +
+	"and, read as a path, must not resolve to another name: no empty, \".\" or \"..\" segment, " +
+	"no leading or trailing '/', no leading \"..\""
+
+// ValidateKey checks a metric, config, summary or tag key against the one
+// key grammar of trainyard, which is MLflow's (so that a run moves between
+// them unchanged): 1 to MaxKeyLen bytes of Unicode letters and digits and
+// the characters _ - . : / and space; and since a key is also a URL path
+// (GET /runs/{id}/metrics/{key...}) and may be treated as a file name, it
+// must be a clean relative path that resolves to no other name: no empty,
+// "." or ".." segment (so no leading, trailing or doubled '/'), and it must
+// not start with ".." (as MLflow, which refuses what posixpath.normpath
+// changes or what starts with "/" or ".."). Every key this accepts reads
+// back through every path: the API, the CLI and the UI's URLs. The error is
+// EINVALID, names field and quotes the key.
 func ValidateKey(field, k string) error {
 	switch {
 	case k == "":
 		return FieldError(field, "has an empty key")
 	case len(k) > MaxKeyLen:
-		return FieldError(field, "key %.40q... is %d characters, more than %d", k, len(k), MaxKeyLen)
+		return FieldError(field, "key %.40q... is %d bytes, more than %d", k, len(k), MaxKeyLen)
 	case !utf8.ValidString(k):
 		return FieldError(field, "key %q is not valid UTF-8", k)
 	}
 	for _, r := range k {
-		if unicode.IsControl(r) {
-			return FieldError(field, "key %q contains a control character", k)
+		if !keyRune(r) {
+			return FieldError(field, "key %q contains %q: %s", k, r, KeyGrammar)
 		}
 	}
+	if why := keyPathProblem(k); why != "" {
+		return FieldError(field, "key %q %s: %s", k, why, KeyGrammar)
+	}
 	return nil
+}
+
+func keyRune(r rune) bool {
+	switch {
+	case r < utf8.RuneSelf:
+		return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' ||
+			r == '_' || r == '-' || r == '.' || r == ':' || r == ' ' || r == '/'
+	default: // Python's \w, as MLflow's pattern uses it: letters and numbers
+		return unicode.IsLetter(r) || unicode.IsNumber(r)
+	}
+}
+
+// keyPathProblem says why k, read as a slash-separated path, is not the one
+// name it resolves to, or "" when it is.
+func keyPathProblem(k string) string {
+	if strings.HasPrefix(k, "..") {
+		return "starts with \"..\""
+	}
+	for i, seg := range strings.Split(k, "/") {
+		switch seg {
+		case "":
+			switch {
+			case i == 0:
+				return "starts with '/'"
+			case strings.HasSuffix(k, "/") && i == strings.Count(k, "/"):
+				return "ends with '/'"
+			}
+			return "has an empty segment (\"//\")"
+		case ".", "..":
+			return fmt.Sprintf("has a %q segment", seg)
+		}
+	}
+	return ""
 }
 
 func validateKeys(field string, m map[string]any) error {

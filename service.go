@@ -5,19 +5,30 @@ import "context"
 // JobService queues, runs and cancels jobs on the machine. The dispatcher
 // implements it; the HTTP API calls it.
 type JobService interface {
-	// Submit validates and queues a job. Returns EINVALID naming the field
-	// at fault, or EUNSATISFIABLE when the machine can never run it.
+	// Submit validates and queues a job. The job belongs to the user ctx
+	// carries (OwnerFrom). Returns EINVALID naming the field at fault, or
+	// EUNSATISFIABLE when the machine can never run it.
 	Submit(ctx context.Context, spec JobSpec) (*Job, error)
 	// Cancel stops a job: a queued one at once, a running one with SIGTERM
 	// to its process group and SIGKILL after a grace period. Returns
 	// ENOTFOUND, or ECONFLICT if the job already finished.
 	Cancel(ctx context.Context, id string) (*Job, error)
+	// CancelMany cancels several jobs at once: every id is checked first
+	// (an unknown one is ENOTFOUND naming it, and nothing is canceled),
+	// then the queued ones leave the queue together, before the scheduler
+	// can start any of them, and the running ones are stopped as Cancel
+	// stops them. Jobs that had already finished are returned unchanged.
+	// Returns the jobs as they are now, in the order of ids (repeats
+	// dropped); EINVALID for an empty list.
+	CancelMany(ctx context.Context, ids []string) ([]*Job, error)
 	// Job returns a job; a queued one carries why it waits.
 	Job(ctx context.Context, id string) (*Job, error)
 	// Jobs lists jobs; queued ones carry why they wait and their position.
 	Jobs(ctx context.Context, f JobFilter) ([]*Job, error)
-	// Machine describes what jobs can be given.
+	// Machine describes the machine the server runs on.
 	Machine() Machine
+	// Executor describes where jobs run: the executor's kind and nodes.
+	Executor(ctx context.Context) (ExecutorInfo, error)
 }
 
 // Machine is what this machine offers jobs.
@@ -53,4 +64,18 @@ type GPU struct {
 	PowerDraw         float64 `json:"power_draw"`         // W, -1 when unknown
 	BusID             string  `json:"bus_id"`             // PCI bus id such as 00000000:00:06.0
 	Driver            string  `json:"driver_version"`
+}
+
+// Node describes the machine as one node for the scheduler: its GPUs by
+// index, CPUs, memory, and the GPU type as a label (GPUTypeLabel of the
+// first GPU's name).
+func (m Machine) Node() Node {
+	n := Node{Name: m.Hostname, GPUs: make([]int, 0, len(m.GPUs)), CPUs: m.CPUs, Memory: Bytes(m.Memory)}
+	for _, g := range m.GPUs {
+		n.GPUs = append(n.GPUs, g.Index)
+	}
+	if len(m.GPUs) > 0 && m.GPUs[0].Name != "" {
+		n.Labels = map[string]string{LabelGPUType: GPUTypeLabel(m.GPUs[0].Name)}
+	}
+	return n
 }

@@ -16,6 +16,9 @@ type Store interface {
 	TrackingStore
 	RegistryStore
 	LoggedModelStore
+	SweepStore
+	UserStore
+	AuditStore
 	Close() error
 }
 
@@ -24,10 +27,15 @@ type JobStore interface {
 	// CreateJob stores a new QUEUED job and its run (same ID) together.
 	// Returns ECONFLICT if the ID is taken.
 	CreateJob(ctx context.Context, job *Job) error
-	// UpdateJob overwrites the job's state fields (state, reason, exit code,
-	// GPUs, PID, handle, restarts, times) and mirrors state, reason and exit
-	// code onto its run. Returns ENOTFOUND if there is no such job.
-	UpdateJob(ctx context.Context, job *Job) error
+	// UpdateJobs overwrites the state fields of every job (state, reason,
+	// exit code, placement, backend id, handle, restarts, times) and mirrors
+	// state, reason, exit code and times onto their runs: all in one
+	// transaction, and each only if the job's stored Version is still
+	// job.Version (compare-and-set). On success every job's Version is one
+	// more, in the store and in the caller's struct. Returns ECONFLICT,
+	// naming the first stale job, and writes nothing when any job changed
+	// since it was read; ENOTFOUND if a job does not exist.
+	UpdateJobs(ctx context.Context, jobs ...*Job) error
 	// Job returns ENOTFOUND if there is no such job.
 	Job(ctx context.Context, id string) (*Job, error)
 	// Jobs lists jobs, newest first. With active set it lists only QUEUED
@@ -40,7 +48,12 @@ type JobFilter struct {
 	Active  bool  // only QUEUED and RUNNING, oldest first
 	State   State // only this state
 	Project string
-	Limit   int
+	// Projects, when set, keeps only jobs in these projects.
+	Projects []string
+	// IDPrefix keeps the jobs whose ID starts with it (for short IDs typed
+	// by people, as git and docker take them).
+	IDPrefix string
+	Limit    int
 }
 
 // RunStore keeps runs.
@@ -50,6 +63,9 @@ type RunStore interface {
 	CreateRun(ctx context.Context, run *Run) error
 	// Run returns ENOTFOUND if there is no such run.
 	Run(ctx context.Context, id string) (*Run, error)
+	// RunHeader is Run without the metric summaries (Metrics is nil):
+	// what a write needs to check, cheaper to read.
+	RunHeader(ctx context.Context, id string) (*Run, error)
 	// Runs lists runs, newest first.
 	Runs(ctx context.Context, f RunFilter) ([]*Run, error)
 	// UpdateRun applies u and returns the run as it now is. A change to a

@@ -47,7 +47,7 @@ func AddCommands(root *cobra.Command) {
 		e.out, e.errOut = cmd.OutOrStdout(), cmd.ErrOrStderr()
 	}
 	root.AddCommand(runCmd(e), submitCmd(e), psCmd(e), logsCmd(e), cancelCmd(e), gpusCmd(e),
-		runsCmd(e), metricsCmd(e), syncCmd(e))
+		runsCmd(e), metricsCmd(e), syncCmd(e), versionCmd(e), userCmd(e), tokenCmd(e), auditCmd(e), whoamiCmd(e), sweepCmd(e))
 }
 
 // Exit turns an error from a command into a message on stderr and an exit
@@ -72,7 +72,9 @@ func Exit(err error, stderr io.Writer) int {
 		case "not_found":
 			fmt.Fprintln(stderr, "hint: `trainyard ps --all` and `trainyard runs ls` list what exists")
 		case "unauthorized":
-			fmt.Fprintln(stderr, "hint: set TRAINYARD_TOKEN to the server's token")
+			fmt.Fprintln(stderr, "hint: set TRAINYARD_TOKEN to a token of this server: yours (`trainyard token create`, or ask an admin) or its --token")
+		case "forbidden":
+			fmt.Fprintln(stderr, "hint: `trainyard whoami` shows your roles; a project's admin or a server admin can give more (`trainyard user role`)")
 		}
 	} else if strings.Contains(err.Error(), "cannot reach trainyard") {
 		fmt.Fprintln(stderr, "hint: start the server with `trainyard up`, or point TRAINYARD_URL at it")

@@ -5,19 +5,23 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+	"sort"
 	"strings"
 
 	"github.com/trainyard/trainyard"
-	"gopkg.in/yaml.v3"
+	yaml "go.yaml.in/yaml/v4"
 )
 
-// ParseJobFile reads a job spec from YAML (JSON is YAML too). Unknown
-// fields and wrong types are errors that name the file, the line and the
-// field; a command given as a string runs with sh -c.
+// ParseJobFile reads a job spec from YAML (JSON is YAML too). Problems are
+// errors that name the file, the line and the field: a syntax error at the
+// line where it is (and where the construct it breaks began), every unknown
+// or repeated field at once, wrong types, and what Validate finds. A command
+// given as a string runs with sh -c.
 func ParseJobFile(name string, data []byte) (*trainyard.JobSpec, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, syntaxError(name, data, err)
 	}
 	if len(root.Content) == 0 {
 		return nil, fmt.Errorf("%s: the file is empty; see `trainyard submit --help` for the fields", name)
@@ -25,6 +29,14 @@ func ParseJobFile(name string, data []byte) (*trainyard.JobSpec, error) {
 	doc := root.Content[0]
 	if doc.Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("%s:%d: want a mapping of job fields", name, doc.Line)
+	}
+	if problems := fieldProblems(doc, reflect.TypeOf(trainyard.JobSpec{}), ""); len(problems) > 0 {
+		sort.SliceStable(problems, func(a, b int) bool { return problems[a].line < problems[b].line })
+		lines := make([]string, len(problems))
+		for i, p := range problems {
+			lines[i] = fmt.Sprintf("%s:%d: %s: %s", name, p.line, p.field, p.msg)
+		}
+		return nil, errors.New(strings.Join(lines, "\n"))
 	}
 	var generic any
 	if err := doc.Decode(&generic); err != nil {
@@ -62,7 +74,7 @@ func ParseJobFile(name string, data []byte) (*trainyard.JobSpec, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.DisallowUnknownFields()
-	var spec trainyard.JobSpec
+	spec := trainyard.NewJobSpec()
 	if err := dec.Decode(&spec); err != nil {
 		field, msg := describeJSONError(err)
 		line := lineOf(doc, field)
@@ -87,6 +99,123 @@ func ParseJobFile(name string, data []byte) (*trainyard.JobSpec, error) {
 		return nil, errors.New(strings.Join(lines, "\n"))
 	}
 	return &spec, nil
+}
+
+// syntaxError names the line (and column) of a YAML syntax error, and for
+// an unclosed construct, where it began.
+func syntaxError(name string, data []byte, err error) error {
+	var le *yaml.LoadError
+	if !errors.As(err, &le) || le.Mark.Line == 0 {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	msg := fmt.Sprintf("%s:%d:%d: YAML syntax: %s", name, le.Mark.Line, le.Mark.Column, le.Message)
+	if le.ContextMsg != "" && le.ContextMark.Line > 0 && le.ContextMark != le.Mark {
+		msg += fmt.Sprintf(" (%s at line %d, column %d)", le.ContextMsg, le.ContextMark.Line, le.ContextMark.Column)
+	}
+	if i := le.Mark.Index; i >= 0 && i < len(data) && data[i] == '\t' {
+		msg += " (a tab: YAML indents with spaces)"
+	}
+	return errors.New(msg)
+}
+
+type fieldProblem struct {
+	line       int
+	field, msg string
+}
+
+// fieldProblems walks a mapping against the struct type t (by JSON names)
+// and returns every key t has no field for, and every key given twice.
+// Maps and values of other types are the decoder's to check.
+func fieldProblems(n *yaml.Node, t reflect.Type, prefix string) []fieldProblem {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	var out []fieldProblem
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		path := k.Value
+		if prefix != "" {
+			path = prefix + "." + k.Value
+		}
+		if first, dup := seen[k.Value]; dup {
+			out = append(out, fieldProblem{k.Line, path, fmt.Sprintf("given twice (first at line %d)", first)})
+			continue
+		}
+		seen[k.Value] = k.Line
+		if t.Kind() != reflect.Struct {
+			continue
+		}
+		f, ok := jsonField(t, k.Value)
+		if !ok {
+			out = append(out, fieldProblem{k.Line, path, "unknown field" + suggest(t, k.Value) + " (see `trainyard submit --help`)"})
+			continue
+		}
+		out = append(out, fieldProblems(v, f.Type, path)...)
+	}
+	return out
+}
+
+// jsonField finds the field of struct t whose JSON name is name.
+func jsonField(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if tag == "-" {
+			continue
+		}
+		if tag == "" {
+			tag = f.Name
+		}
+		if tag == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+// suggest names a field of t that name is probably a typo of.
+func suggest(t reflect.Type, name string) string {
+	best, bestD := "", 3
+	for i := 0; i < t.NumField(); i++ {
+		tag, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if tag == "" || tag == "-" {
+			continue
+		}
+		if d := editDistance(strings.ToLower(name), tag); d < bestD {
+			best, bestD = tag, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf("; did you mean %q?", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := 1
+			if a[i-1] == b[j-1] {
+				c = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 func flatten(err error) []error {

@@ -57,6 +57,56 @@ func TestParseJobFileErrorsNameTheLine(t *testing.T) {
 	}
 }
 
+func TestParseJobFileReportsEveryUnknownFieldAtOnce(t *testing.T) {
+	_, err := ParseJobFile("job.yaml", []byte(`name: x
+command: [true]
+gpus: 1
+resources:
+  gpu: 1
+  memory: 4GiB
+  cpu: 2
+prioirty: 3
+env: {A: "1", A: "2"}
+name: y
+`))
+	if err == nil {
+		t.Fatal("accepted a file with unknown fields")
+	}
+	want := []string{
+		`job.yaml:3: gpus: unknown field (see ` + "`trainyard submit --help`" + `)`,
+		`job.yaml:5: resources.gpu: unknown field; did you mean "gpus"?`,
+		`job.yaml:7: resources.cpu: unknown field; did you mean "cpus"?`,
+		`job.yaml:8: prioirty: unknown field; did you mean "priority"?`,
+		`job.yaml:9: env.A: given twice (first at line 9)`,
+		`job.yaml:10: name: given twice (first at line 1)`,
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("got %d problems, want %d:\n%v", len(lines), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("problem %d = %q, want it to start %q", i, lines[i], w)
+		}
+	}
+}
+
+func TestParseJobFileSyntaxErrorsNameTheRightLine(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		// An unclosed flow sequence: where it was noticed, and where it began.
+		{"name: x\ncommand: [a, b\nresources: {gpus: 1}\n", "job.yaml:3:10: YAML syntax: did not find expected ',' or ']' (while parsing a flow sequence at line 2, column 10)"},
+		{"name: x\n  bad: indent\ncommand: [a]\n", "job.yaml:2:6: YAML syntax: mapping values are not allowed"},
+		{"name: x\ncommand: [a]\nresources:\n  gpus: 1\n   cpus: 2\n", "job.yaml:5:"},
+		{"name: 'x\ncommand: [a]\n", "(while scanning a quoted scalar at line 1, column 7)"},
+		{"name: x\ncommand: [a]\n\tpriority: 1\n", "job.yaml:3:1: YAML syntax: found character that cannot start any token (a tab: YAML indents with spaces)"},
+	} {
+		_, err := ParseJobFile("job.yaml", []byte(tc.yaml))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ParseJobFile(%q) = %v; want an error containing %q", tc.yaml, err, tc.want)
+		}
+	}
+}
+
 func FuzzParseJobFile(f *testing.F) {
 	f.Add([]byte("command: [python, x.py]\nresources: {gpus: 1}\n"))
 	f.Add([]byte("command: echo hi\nenv: {A: b}\n"))

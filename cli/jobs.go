@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,6 +32,10 @@ type jobFlags struct {
 	mem, name, project                string
 	env, tags                         []string
 	wait                              bool
+
+	nodes, procsPerNode                        int
+	launch, pool, gpuType, account, qos, queue string
+	timeLimit                                  string
 }
 
 func (f *jobFlags) add(cmd *cobra.Command, all bool) {
@@ -47,6 +53,29 @@ func (f *jobFlags) add(cmd *cobra.Command, all bool) {
 	fl.IntVar(&f.maxRestarts, "max-restarts", 0, "run a failed job again up to this many times")
 	fl.StringArrayVar(&f.env, "env", nil, "set an environment variable for the job, K=V (repeatable)")
 	fl.StringArrayVar(&f.tags, "tag", nil, "tag the job's run, K=V (repeatable)")
+	fl.IntVar(&f.nodes, "nodes", 1, "nodes to run on, all at once; --gpus, --cpus and --mem count per node")
+	fl.StringVar(&f.launch, "launch", "none", "how the command starts on each node: none (once per node) or torchrun (one process per GPU, with torch.distributed's environment)")
+	fl.IntVar(&f.procsPerNode, "procs-per-node", 0, "with --launch torchrun: processes per node (default: one per GPU)")
+	fl.StringVar(&f.pool, "pool", "", "Slurm partition or node pool to run in")
+	fl.StringVar(&f.gpuType, "gpu-type", "", "GPU model every node must have, e.g. h100")
+	fl.StringVar(&f.timeLimit, "time", "", "stop the job after this long, e.g. 2h or 1d (default: the executor's)")
+	fl.StringVar(&f.account, "account", "", "Slurm account")
+	fl.StringVar(&f.qos, "qos", "", "Slurm QOS")
+	fl.StringVar(&f.queue, "queue", "", "Kueue queue (Kubernetes)")
+}
+
+// spec fills the distributed and engine fields of spec from the flags.
+func (f *jobFlags) engineFields(spec *trainyard.JobSpec) error {
+	spec.Nodes, spec.ProcsPerNode, spec.Launch = f.nodes, f.procsPerNode, trainyard.Launch(f.launch)
+	spec.Pool, spec.GPUType, spec.Account, spec.QOS, spec.Queue = f.pool, f.gpuType, f.account, f.qos, f.queue
+	if f.timeLimit != "" {
+		d, err := trainyard.ParseDuration(f.timeLimit)
+		if err != nil {
+			return usagef("--time: %v", err)
+		}
+		spec.TimeLimit = d
+	}
+	return nil
 }
 
 func runCmd(e *env) *cobra.Command {
@@ -58,7 +87,10 @@ func runCmd(e *env) *cobra.Command {
 PATH, PYTHONPATH, VIRTUAL_ENV, CONDA_PREFIX and LD_LIBRARY_PATH. The job gets
 exactly its GPUs through CUDA_VISIBLE_DEVICES, and TRAINYARD_URL and
 TRAINYARD_RUN_ID so that the Python SDK attaches to the job's run.`,
-		Example: "  trainyard run --gpus 1 --mem 16GiB -- python train.py --lr 3e-4\n  trainyard run --wait -- python examples/train_digits.py",
+		Example: `  trainyard run --gpus 1 --mem 16GiB -- python train.py --lr 3e-4
+  trainyard run --wait -- python examples/train_digits.py
+  trainyard run --gpus 8 --launch torchrun -- python train.py          # 8 ranks of a DDP job
+  trainyard run --nodes 2 --gpus 4 --launch torchrun -- python train.py  # 2 nodes x 4 GPUs (Slurm, Kubernetes)`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usagef("give the command to run after --, e.g. trainyard run -- python train.py")
@@ -76,6 +108,9 @@ TRAINYARD_RUN_ID so that the Python SDK attaches to the job's run.`,
 					return usagef("--mem: %v", err)
 				}
 				spec.Resources.Memory = m
+			}
+			if err := f.engineFields(&spec); err != nil {
+				return err
 			}
 			var err error
 			if spec.Env, err = keyValues("--env", f.env); err != nil {
@@ -146,9 +181,14 @@ func (e *env) submit(cmd *cobra.Command, spec trainyard.JobSpec, wait bool) erro
 // follow streams a job's log until it ends; with exit it returns the job's
 // exit code as an ExitError.
 func (e *env) follow(ctx context.Context, id string, exit bool) error {
+	return e.followFrom(ctx, id, 0, exit)
+}
+
+// followFrom is follow from a byte offset of the log.
+func (e *env) followFrom(ctx context.Context, id string, offset int64, exit bool) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := e.streamLog(ctx, id, 0, true); err != nil {
+	if err := e.streamLog(ctx, id, -1, offset, true); err != nil {
 		if ctx.Err() != nil {
 			fmt.Fprintf(e.errOut, "\ndetached; job %s keeps running (`trainyard cancel %s` stops it)\n", id, id)
 			return &ExitError{Code: 130}
@@ -176,12 +216,12 @@ func (e *env) follow(ctx context.Context, id string, exit bool) error {
 	return &ExitError{Code: 1}
 }
 
-// streamLog copies a run's log to stdout; with follow it reconnects from
-// where it stopped until the run has ended.
-func (e *env) streamLog(ctx context.Context, id string, offset int64, follow bool) error {
+// streamLog copies a run's log (or one rank's, when rank >= 0) to stdout;
+// with follow it reconnects from where it stopped until the run has ended.
+func (e *env) streamLog(ctx context.Context, id string, rank int, offset int64, follow bool) error {
 	failures := 0
 	for {
-		body, err := e.client.Logs(ctx, id, offset, follow)
+		body, err := e.client.RankLogs(ctx, id, rank, offset, follow)
 		if err == nil {
 			var n int64
 			n, err = io.Copy(e.out, body)
@@ -225,7 +265,9 @@ func submitCmd(e *env) *cobra.Command {
   config: {lr: 0.001}
   tags: {team: vision}
 
-Unknown fields are an error that names the line.`,
+Every unknown or repeated field is reported at once, each with its line (and
+the field it is probably a typo of); a YAML syntax error names its line and
+column, and where the construct it breaks began.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			data, err := os.ReadFile(args[0])
@@ -256,7 +298,15 @@ func psCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ps",
 		Short: "List running and queued jobs, with why each queued job waits",
-		Args:  cobra.NoArgs,
+		Long: `List running and queued jobs (with --all, also the latest 100 finished ones):
+running first, then the queue in the order it will start, each queued job
+with why it waits.
+
+Columns: GPUS is how many GPUs the job asked for; GPU IDS the indices of the
+GPUs a running job holds (as nvidia-smi numbers them); AGE the time since the
+job was submitted; TIME how long it has run (for a finished job, how long it
+ran); MEM its memory reservation.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f := trainyard.JobFilter{Active: !all, Project: project}
 			if all {
@@ -277,20 +327,38 @@ func psCmd(e *env) *cobra.Command {
 				return nil
 			}
 			tw := table(e.out)
-			fmt.Fprintln(tw, "ID\tNAME\tSTATE\tGPUS\tCPUS\tMEM\tAGE\tREASON")
+			fmt.Fprintln(tw, "ID\tNAME\tSTATE\tGPUS\tGPU IDS\tCPUS\tMEM\tNODES\tRANKS\tBACKEND ID\tAGE\tTIME\tREASON")
 			now := e.now()
 			for _, j := range js {
-				gpus := strconv.Itoa(j.Resources.GPUs)
-				if len(j.GPUs) > 0 && j.State == trainyard.StateRunning {
-					gpus = strings.Trim(strings.Join(strings.Fields(fmt.Sprint(j.GPUs)), ","), "[]")
+				ids, nodes := "-", strconv.Itoa(j.NodeCount())
+				if j.State == trainyard.StateRunning && len(j.Placement) > 0 {
+					var gpus, names []string
+					for _, p := range j.Placement {
+						names = append(names, p.Node)
+						for _, g := range p.GPUs {
+							gpus = append(gpus, strconv.Itoa(g))
+						}
+					}
+					nodes = strings.Join(names, ",")
+					if len(gpus) > 0 && len(j.Placement) == 1 {
+						ids = strings.Join(gpus, ",")
+					}
+				}
+				backend := j.BackendID
+				if backend == "" {
+					backend = "-"
 				}
 				mem := "-"
 				if j.Resources.Memory > 0 {
-					mem = j.Resources.Memory.String()
+					mem = size(float64(j.Resources.Memory))
 				}
-				since := j.SubmittedAt
-				if !j.StartedAt.IsZero() {
-					since = j.StartedAt
+				ran := "-"
+				switch {
+				case j.StartedAt.IsZero():
+				case j.State == trainyard.StateRunning:
+					ran = ago(now.Sub(j.StartedAt))
+				case !j.EndedAt.IsZero():
+					ran = ago(j.EndedAt.Sub(j.StartedAt))
 				}
 				state := string(j.State)
 				if j.State == trainyard.StateQueued && j.QueuePosition > 0 {
@@ -300,7 +368,9 @@ func psCmd(e *env) *cobra.Command {
 				if j.ExitCode != nil && j.State.Terminal() && reason == "" {
 					reason = fmt.Sprintf("exit code %d", *j.ExitCode)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", j.ID, truncate(j.Name, 24), state, gpus, j.Resources.CPUs, mem, ago(now.Sub(since)), reason)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", j.ID, truncate(oneLine(j.Name), 24), state,
+					j.Resources.GPUs, ids, j.Resources.CPUs, mem, truncate(nodes, 32), j.NodeCount()*j.Procs(), backend,
+					ago(now.Sub(j.SubmittedAt)), ran, cell(reason, 100, false))
 			}
 			return tw.Flush()
 		},
@@ -313,39 +383,154 @@ func psCmd(e *env) *cobra.Command {
 
 func logsCmd(e *env) *cobra.Command {
 	var follow bool
+	var tail, rank int
 	cmd := &cobra.Command{
-		Use:   "logs [-f] JOB",
+		Use:   "logs [-f] [--tail N] [--rank N] JOB",
 		Short: "Print a job's (or run's) output",
-		Args:  cobra.ExactArgs(1),
+		Long: `Print a job's (or run's) output. JOB is an ID or a unique prefix of one.
+For a job with several ranks (--launch torchrun, or several nodes) every line
+starts with "[rank N] "; --rank N prints only that rank's own output, as it
+wrote it.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if follow {
-				return e.follow(ctxOf(cmd), args[0], false)
+			ctx := ctxOf(cmd)
+			if rank < -1 {
+				return usagef("--rank %d: want a rank from 0", rank)
 			}
-			return e.streamLog(ctxOf(cmd), args[0], 0, false)
+			r, err := e.resolveRun(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if tail < 0 {
+				if follow && rank < 0 {
+					return e.follow(ctx, r.ID, false)
+				}
+				return e.streamLog(ctx, r.ID, rank, 0, follow)
+			}
+			body, err := e.client.RankLogs(ctx, r.ID, rank, 0, false)
+			if err != nil {
+				return err
+			}
+			n, err := writeTail(e.out, body, tail)
+			body.Close()
+			if err != nil || !follow {
+				return err
+			}
+			if rank >= 0 {
+				return e.streamLog(ctx, r.ID, rank, n, true)
+			}
+			return e.followFrom(ctx, r.ID, n, false)
 		},
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new output until the job ends")
+	cmd.Flags().IntVarP(&tail, "tail", "n", -1, "print only the last N lines (then follow, with -f)")
+	cmd.Flags().IntVar(&rank, "rank", -1, "only this rank's own output")
 	return cmd
 }
 
+// writeTail copies the last n lines of r to w, keeping at most n lines in
+// memory, and returns how many bytes it read.
+func writeTail(w io.Writer, r io.Reader, n int) (int64, error) {
+	ring := make([]string, 0, n)
+	var read int64
+	br := bufio.NewReaderSize(r, 64<<10)
+	for {
+		line, err := br.ReadString('\n')
+		read += int64(len(line))
+		if line != "" && n > 0 {
+			if len(ring) == n {
+				ring = append(ring[1:], line)
+			} else {
+				ring = append(ring, line)
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return read, err
+		}
+	}
+	for _, l := range ring {
+		if _, err := io.WriteString(w, l); err != nil {
+			return read, err
+		}
+	}
+	return read, nil
+}
+
 func cancelCmd(e *env) *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "cancel JOB...",
 		Short: "Cancel jobs: queued ones at once, running ones with SIGTERM then SIGKILL",
-		Args:  cobra.MinimumNArgs(1),
+		Long: `Cancel jobs, each an ID or a unique prefix of one. All of them are canceled in
+one request: the queued ones leave the queue together, before the scheduler
+can start any of them; the running ones get SIGTERM, and SIGKILL after the
+server's grace period (--kill-grace). When an ID is unknown or ambiguous,
+nothing is canceled.
+
+Exit code: 0 when every job is canceled or stopping, 1 when one had already
+finished (the others are still canceled).`,
+		Example: "  trainyard cancel 3f2a9c01b7de\n  trainyard cancel 3f2a 9b1c 77d0",
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := ctxOf(cmd)
+			ids := make([]string, len(args))
+			before := map[string]trainyard.State{}
 			var errs []error
-			for _, id := range args {
-				j, err := e.client.Cancel(ctxOf(cmd), id)
+			for i, a := range args {
+				j, err := e.resolveJob(ctx, a)
 				if err != nil {
-					errs = append(errs, fmt.Errorf("cancel %s: %w", id, err))
+					errs = append(errs, err)
 					continue
 				}
-				fmt.Fprintf(e.out, "%s\t%s\t%s\n", j.ID, j.State, j.Reason)
+				ids[i], before[j.ID] = j.ID, j.State
 			}
-			return errors.Join(errs...)
+			if len(errs) > 0 {
+				return fmt.Errorf("nothing canceled: %w", errors.Join(errs...))
+			}
+			js, err := e.client.CancelMany(ctx, ids)
+			if err != nil {
+				return fmt.Errorf("nothing canceled: %w", err)
+			}
+			if asJSON {
+				return printJSON(e.out, js)
+			}
+			tw := table(e.out)
+			fmt.Fprintln(tw, "ID\tNAME\tSTATE\tOUTCOME")
+			var finished []string
+			for _, j := range js {
+				outcome := "canceled"
+				switch {
+				case before[j.ID].Terminal() || (j.State.Terminal() && j.State != trainyard.StateCanceled):
+					outcome = fmt.Sprintf("already finished (%s); nothing to cancel", j.State)
+					finished = append(finished, j.ID)
+				case j.State == trainyard.StateRunning:
+					outcome = "stopping: sent SIGTERM (SIGKILL after the grace period)"
+				case j.Reason != "":
+					outcome = j.Reason
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", j.ID, truncate(oneLine(j.Name), 24), j.State, outcome)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if len(finished) > 0 {
+				return fmt.Errorf("%s already finished", plural(len(finished), "job", "jobs")+" "+strings.Join(finished, ", "))
+			}
+			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the jobs as JSON")
+	return cmd
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func gpusCmd(e *env) *cobra.Command {
@@ -365,13 +550,27 @@ func gpusCmd(e *env) *cobra.Command {
 			holder := map[int]string{}
 			if js, err := e.client.Jobs(ctxOf(cmd), trainyard.JobFilter{State: trainyard.StateRunning}); err == nil {
 				for _, j := range js {
-					for _, g := range j.GPUs {
-						holder[g] = j.ID + " " + j.Name
+					for _, p := range j.Placement {
+						if p.Node != m.Hostname {
+							continue
+						}
+						for _, g := range p.GPUs {
+							holder[g] = j.ID + " " + j.Name
+						}
 					}
 				}
 			}
-			fmt.Fprintf(e.out, "%s: %d CPUs, %s memory; GPUs from %s\n", m.Hostname, m.CPUs, trainyard.Bytes(m.Memory), m.Source)
-			for _, w := range m.Warnings {
+			fmt.Fprintf(e.out, "%s: %d CPUs, %s memory; GPUs from %s\n", m.Hostname, m.CPUs, size(float64(m.Memory)), m.Source)
+			warnings := m.Warnings
+			if info, err := e.client.Executor(ctxOf(cmd)); err == nil {
+				fmt.Fprintf(e.out, "jobs run on: %s executor, %d node(s); CPU and memory limits: %s\n", info.Kind, len(info.Nodes), info.Limits)
+				for _, w := range info.Warnings {
+					if !slices.Contains(warnings, w) {
+						warnings = append(warnings, w)
+					}
+				}
+			}
+			for _, w := range warnings {
 				fmt.Fprintf(e.out, "warning: %s\n", w)
 			}
 			if len(m.GPUs) == 0 {
@@ -389,7 +588,7 @@ func gpusCmd(e *env) *cobra.Command {
 				}
 				mem := "-"
 				if g.MemoryTotal >= 0 {
-					mem = fmt.Sprintf("%s / %s", trainyard.Bytes(max(g.MemoryUsed, 0)), trainyard.Bytes(g.MemoryTotal))
+					mem = fmt.Sprintf("%s / %s", size(float64(max(g.MemoryUsed, 0))), size(float64(g.MemoryTotal)))
 				}
 				job := holder[g.Index]
 				if job == "" {

@@ -7,11 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/trainyard/trainyard"
@@ -31,6 +33,11 @@ import (
 // went offline after creating it). sync records progress in
 // <file>.progress (lines applied), so an interrupted sync resumes without
 // sending a point twice, and renames a finished file to <file>.synced.
+//
+// The SDK holds an exclusive flock(2) on the file while its run lives (it
+// replays the file itself when the server answers, recording progress in
+// the same .progress file); sync takes that lock without waiting and skips
+// a file a live process holds, so the two never work on one file at once.
 type spoolLine struct {
 	Type    string               `json:"type"`
 	ID      string               `json:"id"`
@@ -44,16 +51,42 @@ type spoolLine struct {
 	File    string               `json:"file"`
 }
 
+// DefaultSpoolDir is where the Python SDK spools runs: TRAINYARD_SPOOL_DIR,
+// else ~/.trainyard/spool.
+func DefaultSpoolDir() string {
+	if d := os.Getenv("TRAINYARD_SPOOL_DIR"); d != "" {
+		return d
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(".trainyard", "spool")
+	}
+	return filepath.Join(home, ".trainyard", "spool")
+}
+
 func syncCmd(e *env) *cobra.Command {
 	return &cobra.Command{
-		Use:   "sync DIR|FILE...",
+		Use:   "sync [DIR|FILE...]",
 		Short: "Upload runs that the Python SDK spooled while the server was unreachable",
 		Long: `Upload runs that the Python SDK spooled to disk while it could not reach the
-server (by default ~/.trainyard/spool, or TRAINYARD_SPOOL_DIR). Each run is
-DIR/<run>.jsonl; a synced file is renamed to .synced, and an interrupted
-sync resumes where it stopped.`,
-		Args: cobra.MinimumNArgs(1),
+server. Without arguments it reads the SDK's default spool directory:
+TRAINYARD_SPOOL_DIR, else ~/.trainyard/spool. Each run is DIR/<run>.jsonl; a
+synced file is renamed to .synced, and an interrupted sync resumes where it
+stopped.
+
+A file that a live process still writes (the SDK holds a lock on it while
+the run lives, and replays it by itself when the server answers) is skipped
+with a note; sync it again once that process has ended.`,
+		Example: "  trainyard sync\n  TRAINYARD_URL=http://gpu-box:8080 trainyard sync ~/.trainyard/spool/3f2a9c01b7de.jsonl",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				dir := DefaultSpoolDir()
+				if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+					fmt.Fprintf(e.errOut, "nothing to sync: %s does not exist (the SDK has spooled nothing here)\n", dir)
+					return nil
+				}
+				args = []string{dir}
+			}
 			var files []string
 			for _, a := range args {
 				st, err := os.Stat(a)
@@ -72,26 +105,72 @@ sync resumes where it stopped.`,
 				files = append(files, m...)
 			}
 			if len(files) == 0 {
-				fmt.Fprintln(e.errOut, "nothing to sync: no *.jsonl files")
+				fmt.Fprintf(e.errOut, "nothing to sync: no *.jsonl files in %s\n", strings.Join(args, ", "))
 				return nil
 			}
 			var errs []error
 			for _, f := range files {
 				id, n, err := syncFile(cmd, e.client, f)
-				if err != nil {
+				switch {
+				case errors.Is(err, errSpoolBusy):
+					fmt.Fprintf(e.errOut, "skipped %s: a live process is still writing it (the SDK sends it by itself when the server answers); sync it again after that process ends\n", f)
+				case errors.Is(err, errSpoolGone):
+					// Synced or replayed by someone else meanwhile.
+				case err != nil:
 					errs = append(errs, fmt.Errorf("%s: %w", f, err))
-					continue
+				default:
+					fmt.Fprintf(e.out, "synced run %s (%d records) from %s\n", id, n, f)
 				}
-				fmt.Fprintf(e.out, "synced run %s (%d records) from %s\n", id, n, f)
 			}
 			return errors.Join(errs...)
 		},
 	}
 }
 
+var (
+	errSpoolBusy = errors.New("spool file is being written")
+	errSpoolGone = errors.New("spool file is gone")
+)
+
+// lockSpool opens a spool file and takes the lock its writer holds while
+// it lives, without waiting: errSpoolBusy when a live process holds it,
+// errSpoolGone when the file was renamed or removed before the lock was
+// taken. The lock goes with the file's closing.
+func lockSpool(path string) (*os.File, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, errSpoolGone
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, errSpoolBusy
+		}
+		return nil, fmt.Errorf("lock: %w", err)
+	}
+	held, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if now, err := os.Stat(path); err != nil || !os.SameFile(held, now) {
+		f.Close()
+		return nil, errSpoolGone
+	}
+	return f, nil
+}
+
 func syncFile(cmd *cobra.Command, c *client.Client, path string) (string, int, error) {
 	ctx := ctxOf(cmd)
-	data, err := os.ReadFile(path)
+	f, err := lockSpool(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
 	if err != nil {
 		return "", 0, err
 	}
@@ -136,6 +215,7 @@ func syncFile(cmd *cobra.Command, c *client.Client, path string) (string, int, e
 	if err := sc.Err(); err != nil {
 		return runID, n, err
 	}
+	// Renamed while the lock is held: a writer that starts now opens a new file.
 	if err := os.Rename(path, path+".synced"); err != nil {
 		return runID, n, err
 	}

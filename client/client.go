@@ -141,6 +141,9 @@ func (c *Client) Jobs(ctx context.Context, f trainyard.JobFilter) ([]*trainyard.
 	if f.Project != "" {
 		q.Set("project", f.Project)
 	}
+	if f.IDPrefix != "" {
+		q.Set("id_prefix", f.IDPrefix)
+	}
 	if f.Limit > 0 {
 		q.Set("limit", strconv.Itoa(f.Limit))
 	}
@@ -154,10 +157,31 @@ func (c *Client) Cancel(ctx context.Context, id string) (*trainyard.Job, error) 
 	return &j, c.Do(ctx, "POST", "/api/v1/jobs/"+url.PathEscape(id)+"/cancel", nil, &j)
 }
 
+// CancelMany cancels several jobs in one request: all of them, or none when
+// an ID is unknown.
+func (c *Client) CancelMany(ctx context.Context, ids []string) ([]*trainyard.Job, error) {
+	var out struct{ Jobs []*trainyard.Job }
+	err := c.Do(ctx, "POST", "/api/v1/jobs/cancel", map[string][]string{"ids": ids}, &out)
+	return out.Jobs, err
+}
+
+// Health is what /api/v1/health answers: {"status": "ok", "version": ...}.
+func (c *Client) Health(ctx context.Context) (map[string]string, error) {
+	var h map[string]string
+	return h, c.Do(ctx, "GET", "/api/v1/health", nil, &h)
+}
+
 // Machine describes the server's machine.
 func (c *Client) Machine(ctx context.Context) (*trainyard.Machine, error) {
 	var m trainyard.Machine
 	return &m, c.Do(ctx, "GET", "/api/v1/machine", nil, &m)
+}
+
+// Executor describes where jobs run: the executor's kind, its nodes and
+// how it enforces limits.
+func (c *Client) Executor(ctx context.Context) (*trainyard.ExecutorInfo, error) {
+	var info trainyard.ExecutorInfo
+	return &info, c.Do(ctx, "GET", "/api/v1/executor", nil, &info)
 }
 
 // Run returns one run.
@@ -168,6 +192,21 @@ func (c *Client) Run(ctx context.Context, id string) (*trainyard.Run, error) {
 
 // Runs lists runs.
 func (c *Client) Runs(ctx context.Context, f trainyard.RunFilter) ([]*trainyard.Run, error) {
+	return c.SearchRuns(ctx, RunQuery{RunFilter: f})
+}
+
+// RunQuery selects runs: a RunFilter, plus the API's search grammar
+// (Filter, e.g. "metrics.loss < 0.5 AND params.lr = '0.01'"), order (OrderBy,
+// e.g. "metrics.loss ASC") and an ID prefix.
+type RunQuery struct {
+	trainyard.RunFilter
+	Filter   string
+	OrderBy  []string
+	IDPrefix string
+}
+
+// SearchRuns lists the runs q selects.
+func (c *Client) SearchRuns(ctx context.Context, f RunQuery) ([]*trainyard.Run, error) {
 	q := url.Values{}
 	if f.Project != "" {
 		q.Set("project", f.Project)
@@ -180,6 +219,15 @@ func (c *Client) Runs(ctx context.Context, f trainyard.RunFilter) ([]*trainyard.
 	}
 	if f.Offset > 0 {
 		q.Set("offset", strconv.Itoa(f.Offset))
+	}
+	if f.Filter != "" {
+		q.Set("filter", f.Filter)
+	}
+	for _, o := range f.OrderBy {
+		q.Add("order_by", o)
+	}
+	if f.IDPrefix != "" {
+		q.Set("id_prefix", f.IDPrefix)
 	}
 	var out struct{ Runs []*trainyard.Run }
 	return out.Runs, c.Do(ctx, "GET", "/api/v1/runs?"+q.Encode(), nil, &out)
@@ -234,9 +282,18 @@ func escapeKey(k string) string {
 // Logs opens a run's log from offset; with follow it streams until the run
 // ends. The caller closes the body.
 func (c *Client) Logs(ctx context.Context, runID string, offset int64, follow bool) (io.ReadCloser, error) {
+	return c.RankLogs(ctx, runID, -1, offset, follow)
+}
+
+// RankLogs is Logs for one rank's own output; a negative rank is the
+// whole log.
+func (c *Client) RankLogs(ctx context.Context, runID string, rank int, offset int64, follow bool) (io.ReadCloser, error) {
 	q := url.Values{"offset": {strconv.FormatInt(offset, 10)}}
 	if follow {
 		q.Set("follow", "true")
+	}
+	if rank >= 0 {
+		q.Set("rank", strconv.Itoa(rank))
 	}
 	resp, err := c.send(ctx, "GET", "/api/v1/runs/"+url.PathEscape(runID)+"/logs?"+q.Encode(), nil, "")
 	if err != nil {

@@ -2,10 +2,19 @@
 // directory:
 //
 //	DIR/artifacts/<run>/<path>   artifact files, as uploaded
+//	DIR/artifacts/.uploads/      uploads in progress, each in its own file
 //	DIR/logs/<run>.log           a run's output: its job's stdout and stderr
 //
 // Every path from a user is opened through an os.Root, so neither "..",
 // an absolute path nor a symbolic link can reach outside a run's directory.
+//
+// An upload is written to a temporary file of its own outside the run's
+// tree (a run ID is letters, digits, '-' and '_', so ".uploads" is never
+// a run), synced, and renamed over its target with renameat(2) between
+// directory descriptors: concurrent uploads to one path never mix (the
+// last to finish wins, whole), readers see the old file or the new one,
+// and no name in a run's tree is taken by trainyard. What a killed upload
+// left in .uploads is removed when the store is opened.
 package disk
 
 import (
@@ -19,45 +28,63 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/trainyard/trainyard"
+	"golang.org/x/sys/unix"
 )
 
 // Artifacts is a trainyard.ArtifactStore on the local disk.
 type Artifacts struct {
-	dir string
+	dir     string
+	uploads string // uploads in progress
 }
 
 var _ trainyard.ArtifactStore = (*Artifacts)(nil)
 
-// NewArtifacts keeps artifacts under dir, creating it.
+// uploadsDir holds uploads in progress; no run can have this ID.
+const uploadsDir = ".uploads"
+
+// oldUploadSuffix named the temporaries of uploads, next to their
+// targets, before there was an uploads directory.
+const oldUploadSuffix = ".trainyard-upload"
+
+// NewArtifacts keeps artifacts under dir, creating it, and removes what
+// uploads killed before they finished left behind.
 func NewArtifacts(dir string) (*Artifacts, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create artifact directory: %w", err)
 	}
-	return &Artifacts{dir: dir}, nil
+	a := &Artifacts{dir: dir, uploads: filepath.Join(dir, uploadsDir)}
+	_, err := os.Stat(a.uploads)
+	firstStart := errors.Is(err, fs.ErrNotExist)
+	if err := os.RemoveAll(a.uploads); err != nil {
+		return nil, fmt.Errorf("remove unfinished uploads: %w", err)
+	}
+	if err := os.Mkdir(a.uploads, 0o755); err != nil {
+		return nil, fmt.Errorf("create upload directory: %w", err)
+	}
+	if firstStart {
+		removeOldTemporaries(dir)
+	}
+	return a, nil
+}
+
+// removeOldTemporaries removes, once, the temporaries that uploads killed
+// under earlier versions left next to their targets (which those
+// versions hid from listings).
+func removeOldTemporaries(dir string) {
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() && strings.HasSuffix(p, oldUploadSuffix) {
+			os.Remove(p)
+		}
+		return nil
+	})
 }
 
 // CleanPath checks a user-supplied artifact path and returns it in clean,
-// slash-separated form; "" and "." mean the root.
-func CleanPath(p string) (string, error) {
-	if strings.ContainsRune(p, 0) || strings.Contains(p, "\\") {
-		return "", trainyard.FieldError("path", "%q may not contain NUL or backslash", p)
-	}
-	if strings.HasPrefix(p, "/") {
-		return "", trainyard.FieldError("path", "%q must be relative to the run's artifact root", p)
-	}
-	c := path.Clean("/" + p)[1:]
-	for _, seg := range strings.Split(p, "/") {
-		if seg == ".." {
-			return "", trainyard.FieldError("path", "%q leaves the run's artifact root", p)
-		}
-	}
-	if len(c) > 1024 {
-		return "", trainyard.FieldError("path", "is %d characters, more than 1024", len(c))
-	}
-	return c, nil
-}
+// slash-separated form; "" and "." mean the root (trainyard.CleanArtifactPath).
+func CleanPath(p string) (string, error) { return trainyard.CleanArtifactPath(p) }
 
 func (a *Artifacts) root(runID string, create bool) (*os.Root, error) {
 	if err := trainyard.ValidateID("run", runID); err != nil {
@@ -79,9 +106,10 @@ func (a *Artifacts) root(runID string, create bool) (*os.Root, error) {
 	return r, nil
 }
 
-// PutArtifact writes r to a temporary file, syncs it and renames it into
-// place, so a reader never sees half a file and an acknowledged upload
-// survives a crash.
+// PutArtifact writes r to a temporary file of its own, syncs it and
+// renames it over the target (then syncs the target's directory), so a
+// reader never sees half a file, concurrent uploads to one path never mix
+// (the last to finish wins), and an acknowledged upload survives a crash.
 func (a *Artifacts) PutArtifact(ctx context.Context, runID, p string, r io.Reader) (trainyard.ArtifactInfo, error) {
 	clean, err := CleanPath(p)
 	if err != nil {
@@ -95,30 +123,51 @@ func (a *Artifacts) PutArtifact(ctx context.Context, runID, p string, r io.Reade
 		return trainyard.ArtifactInfo{}, err
 	}
 	defer root.Close()
-	if d := path.Dir(clean); d != "." {
-		if err := root.MkdirAll(d, 0o755); err != nil {
+	dir := path.Dir(clean)
+	if dir != "." {
+		if err := root.MkdirAll(dir, 0o755); err != nil {
 			return trainyard.ArtifactInfo{}, pathError(p, err)
 		}
 	}
-	tmp := clean + ".trainyard-upload"
-	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	tmp, err := os.CreateTemp(a.uploads, runID+"-*")
 	if err != nil {
-		return trainyard.ArtifactInfo{}, pathError(p, err)
+		return trainyard.ArtifactInfo{}, fmt.Errorf("write artifact %q of run %s: %w", p, runID, err)
 	}
-	n, err := io.Copy(f, contextReader{ctx, r})
+	tmpName := filepath.Base(tmp.Name())
+	committed := false
+	defer func() {
+		if !committed {
+			os.Remove(tmp.Name())
+		}
+	}()
+	n, err := io.Copy(tmp, contextReader{ctx, r})
 	if err == nil {
-		err = f.Sync()
+		err = tmp.Sync()
 	}
-	if cerr := f.Close(); err == nil {
+	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		root.Remove(tmp)
 		return trainyard.ArtifactInfo{}, fmt.Errorf("write artifact %q of run %s: %w", p, runID, err)
 	}
-	if err := root.Rename(tmp, clean); err != nil {
-		root.Remove(tmp)
+	// The target's directory, opened through the root: renameat needs no
+	// path that could leave it.
+	parent, err := root.Open(dir)
+	if err != nil {
 		return trainyard.ArtifactInfo{}, pathError(p, err)
+	}
+	defer parent.Close()
+	uploads, err := os.Open(a.uploads)
+	if err != nil {
+		return trainyard.ArtifactInfo{}, fmt.Errorf("open upload directory: %w", err)
+	}
+	defer uploads.Close()
+	if err := unix.Renameat(int(uploads.Fd()), tmpName, int(parent.Fd()), path.Base(clean)); err != nil {
+		return trainyard.ArtifactInfo{}, pathError(p, err)
+	}
+	committed = true
+	if err := parent.Sync(); err != nil {
+		return trainyard.ArtifactInfo{}, fmt.Errorf("sync directory of artifact %q of run %s: %w", p, runID, err)
 	}
 	st, err := root.Stat(clean)
 	if err != nil {
@@ -132,6 +181,9 @@ func (a *Artifacts) OpenArtifact(ctx context.Context, runID, p string) (io.ReadS
 	clean, err := CleanPath(p)
 	if err != nil {
 		return nil, trainyard.ArtifactInfo{}, err
+	}
+	if clean == "" {
+		return nil, trainyard.ArtifactInfo{}, trainyard.FieldError("path", "%q is the run's root, a directory: list it instead", p)
 	}
 	root, err := a.root(runID, false)
 	if err != nil {
@@ -183,9 +235,6 @@ func (a *Artifacts) ListArtifacts(ctx context.Context, runID, dir string, recurs
 			return nil, pathError(dir, err)
 		}
 		for _, e := range entries {
-			if strings.HasSuffix(e.Name(), ".trainyard-upload") {
-				continue
-			}
 			info, err := e.Info()
 			if err != nil {
 				continue
@@ -202,7 +251,7 @@ func (a *Artifacts) ListArtifacts(ctx context.Context, runID, dir string, recurs
 		if err != nil {
 			return err
 		}
-		if d.IsDir() || strings.HasSuffix(p, ".trainyard-upload") {
+		if d.IsDir() {
 			return nil
 		}
 		info, err := d.Info()
@@ -260,7 +309,8 @@ func pathError(p string, err error) error {
 		return trainyard.Errorf(trainyard.ENOTFOUND, "artifact %q not found", p)
 	case strings.Contains(err.Error(), "path escapes from parent"):
 		return trainyard.FieldError("path", "%q leaves the run's artifact root", p)
-	case errors.Is(err, fs.ErrExist), strings.Contains(err.Error(), "not a directory"), strings.Contains(err.Error(), "is a directory"):
+	case errors.Is(err, fs.ErrExist), errors.Is(err, syscall.EISDIR), errors.Is(err, syscall.ENOTDIR), errors.Is(err, syscall.ENOTEMPTY),
+		strings.Contains(err.Error(), "not a directory"), strings.Contains(err.Error(), "is a directory"):
 		return trainyard.Errorf(trainyard.ECONFLICT, "artifact path %q conflicts with an existing file or directory", p)
 	}
 	return fmt.Errorf("artifact %q: %w", p, err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/trainyard/trainyard"
+	"github.com/trainyard/trainyard/artifacttest"
 )
 
 var ctx = context.Background()
@@ -149,4 +150,112 @@ func TestLogsAppendAndOpen(t *testing.T) {
 	if string(b) != "world\n" || size != 12 {
 		t.Fatalf("got %q size %d", b, size)
 	}
+}
+
+func TestArtifactsConformance(t *testing.T) {
+	artifacttest.Run(t, func(t *testing.T) (trainyard.ArtifactStore, string) {
+		a, err := NewArtifacts(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a, "run1"
+	})
+}
+
+// An upload killed before it finished (kill -9 of the server) leaves its
+// temporary file; the next start removes it, and nothing of it was ever
+// listed.
+func TestUnfinishedUploadsAreRemovedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	a, err := NewArtifacts(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.PutArtifact(ctx, "run1", "model.bin", strings.NewReader("whole")); err != nil {
+		t.Fatal(err)
+	}
+	left := filepath.Join(dir, uploadsDir, "run1-123456")
+	if err := os.WriteFile(left, []byte("half"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	list, _ := a.ListArtifacts(ctx, "run1", "", true)
+	if len(list) != 1 || list[0].Path != "model.bin" {
+		t.Fatalf("listing %+v", list)
+	}
+	if _, err := NewArtifacts(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(left); !os.IsNotExist(err) {
+		t.Fatalf("the unfinished upload is still there: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "run1", "model.bin")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Earlier versions left their temporaries next to the target, as
+// NAME.trainyard-upload, and hid that suffix from listings. The first
+// start with an uploads directory removes them; after that the suffix is a
+// name like any other.
+func TestOldTemporariesAreRemovedOnce(t *testing.T) {
+	dir := t.TempDir()
+	old := filepath.Join(dir, "run1", "sub", "model.bin"+oldUploadSuffix)
+	os.MkdirAll(filepath.Dir(old), 0o755)
+	os.WriteFile(old, []byte("half"), 0o644)
+	a, err := NewArtifacts(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Fatalf("old temporary kept: %v", err)
+	}
+	if _, err := a.PutArtifact(ctx, "run1", "x"+oldUploadSuffix, strings.NewReader("mine")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewArtifacts(dir); err != nil {
+		t.Fatal(err)
+	}
+	list, _ := a.ListArtifacts(ctx, "run1", "", true)
+	if len(list) != 1 || list[0].Path != "x"+oldUploadSuffix {
+		t.Fatalf("listing %+v; want the user's file", list)
+	}
+}
+
+// Writing over a directory is a conflict, and leaves no temporary.
+func TestPutOverADirectoryConflicts(t *testing.T) {
+	dir := t.TempDir()
+	a, _ := NewArtifacts(dir)
+	if _, err := a.PutArtifact(ctx, "run1", "d/f", strings.NewReader("x")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := a.PutArtifact(ctx, "run1", "d", strings.NewReader("y"))
+	if trainyard.ErrorCode(err) != trainyard.ECONFLICT {
+		t.Fatalf("put over a directory: %v; want conflict", err)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir, uploadsDir)); len(entries) != 0 {
+		t.Fatalf("temporaries left: %v", entries)
+	}
+}
+
+// An accepted artifact path is clean, relative and inside the run's root,
+// and cleaning it again changes nothing.
+func FuzzCleanPath(f *testing.F) {
+	for _, s := range []string{"model.pt", "a/b/../c", "./a//b/", "", "/etc/passwd", "..", "a/../../x", "a\\b", "..a/b", "a/.../b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		c, err := CleanPath(p)
+		if err != nil {
+			if trainyard.ErrorCode(err) != trainyard.EINVALID {
+				t.Fatalf("CleanPath(%q): %v is not invalid", p, err)
+			}
+			return
+		}
+		if strings.HasPrefix(c, "/") || c == ".." || strings.HasPrefix(c, "../") || strings.Contains(c, "/../") || strings.HasSuffix(c, "/..") || strings.ContainsAny(c, "\\\x00") {
+			t.Fatalf("CleanPath(%q) = %q leaves the root", p, c)
+		}
+		if again, err := CleanPath(c); err != nil || again != c {
+			t.Fatalf("CleanPath(%q) = %q, and again %q, %v", p, c, again, err)
+		}
+	})
 }

@@ -1,6 +1,7 @@
 package disk
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -50,12 +51,22 @@ func (l *Logs) Append(runID string, data []byte) error {
 // Open returns the run's log positioned at offset, and its current size.
 // Returns ENOTFOUND when the run has no output yet.
 func (l *Logs) Open(runID string, offset int64) (io.ReadCloser, int64, error) {
+	return l.OpenRank(runID, -1, offset)
+}
+
+// OpenRank is Open for one rank's own output (trainyard.RankLogPath), or
+// for the whole run's log when rank is negative.
+func (l *Logs) OpenRank(runID string, rank int, offset int64) (io.ReadCloser, int64, error) {
 	if err := trainyard.ValidateID("run", runID); err != nil {
 		return nil, 0, err
 	}
-	f, err := os.Open(l.Path(runID))
+	path, what := l.Path(runID), "run "+runID
+	if rank >= 0 {
+		path, what = trainyard.RankLogPath(path, rank), fmt.Sprintf("rank %d of run %s", rank, runID)
+	}
+	f, err := os.Open(path)
 	if os.IsNotExist(err) {
-		return nil, 0, trainyard.Errorf(trainyard.ENOTFOUND, "run %s has no output yet", runID)
+		return nil, 0, trainyard.Errorf(trainyard.ENOTFOUND, "%s has no output yet", what)
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("open log of %s: %w", runID, err)
@@ -72,4 +83,14 @@ func (l *Logs) Open(runID string, offset int64) (io.ReadCloser, int64, error) {
 		}
 	}
 	return f, st.Size(), nil
+}
+
+// ReadLog is OpenRank for the HTTP API (package http's LogStore).
+func (l *Logs) ReadLog(_ context.Context, runID string, rank int, offset int64) (io.ReadCloser, int64, error) {
+	return l.OpenRank(runID, rank, offset)
+}
+
+// AppendLog is Append for the HTTP API (package http's LogStore).
+func (l *Logs) AppendLog(_ context.Context, runID string, data []byte) error {
+	return l.Append(runID, data)
 }

@@ -1,16 +1,41 @@
-// Package dispatch runs the job queue of one machine. It keeps the queue in
-// memory (mirrored durably in the store), asks package sched what to start
-// whenever something changes, starts jobs on an executor with the GPUs sched
-// chose, and records how each ended.
+// Package dispatch runs trainyard's job queue. It keeps the queue in memory
+// (mirrored durably in the store), asks package sched where queued jobs
+// start, hands them to an executor, follows them there, and records how
+// each ended.
 //
-//	Submit ─▶ store (QUEUED) ─▶ kick ─▶ loop: sched.Schedule(snapshot)
-//	                                        │ Starts: store (RUNNING) ─▶ executor.Start ─▶ store (pid, handle)
-//	                                        │ Waits: reasons shown by Jobs/Job
+//	Submit ─▶ store: QUEUED ─▶ kick ─▶ loop
+//	loop: snapshot ─▶ sched.Schedule ─▶ plan ─▶ store.UpdateJobs (compare-and-set, all or none)
+//	        │ applied: executor.Start each ─▶ store: handle          │ stale: reload, plan again
+//	        │ engines (Slurm, Kubernetes) place jobs themselves: every queued job is handed over
 //	executor.Wait ─▶ exits ─▶ loop: SUCCEEDED / FAILED / CANCELED, or QUEUED again (max_restarts)
+//
+// Every change of a job is written with compare-and-set on its version, so
+// that a plan made from a stale view (a job canceled meanwhile, another
+// server's write) is rejected whole and made again, never half applied.
+// The durable record comes before the act: a job is recorded as launched
+// before its executor starts it, so that a crash in between never starts it
+// twice (on restart the executor is asked whether it started it), and a
+// start the store refused to record never happens.
 //
 // Jobs outlive the server: stopping it leaves them running, and Start
 // re-attaches to them (or records how they ended while it was away) before
 // scheduling anything.
+//
+// Several servers on one store (Config.Shared): each runs a dispatcher,
+// and one at a time leads — it holds the store's lease, keeps the queue
+// and the tasks in memory and schedules, exactly as a lone server does;
+// every job change it writes carries its epoch, so that once deposed it
+// can record nothing (fencing). The others follow: they store submissions
+// (the store tells the leader), cancel queued jobs in the store directly
+// (compare-and-set: a leader planning that job then finds its plan stale)
+// and record cancels of running ones for the leader to carry out, and they
+// answer reads, working out why queued jobs wait from the store with sched
+// as the leader does. When the lease is lost the leader steps down,
+// forgetting its tasks (they keep running), and campaigns again; the new
+// leader re-attaches to them as a restarted server does.
+//
+//	follower: Submit ─▶ store (NOTIFY) ·········▶ leader: reload queue ─▶ schedule
+//	follower: Cancel ─▶ queued: store CAS ─▶ CANCELED   running: store cancel request ─▶ leader: SIGTERM
 package dispatch
 
 import (
@@ -18,12 +43,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"sort"
-	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/trainyard/trainyard"
@@ -38,19 +58,34 @@ type Logs interface {
 
 // Config wires a Dispatcher. Zero fields take the defaults documented here.
 type Config struct {
-	Machine        trainyard.Machine
-	BackfillWindow time.Duration // default sched.DefaultBackfillWindow
-	KillGrace      time.Duration // SIGTERM → SIGKILL on cancel; default 10s
-	ServerURL      string        // given to jobs as TRAINYARD_URL
-	BaseEnv        []string      // every job's environment starts here; default os.Environ()
-	DefaultWorkdir string        // for jobs that name none; default the home directory
-	CheckWorkdir   bool          // refuse at submit a workdir that does not exist here
+	Machine        trainyard.Machine // the machine the server runs on
+	BackfillWindow time.Duration     // default sched.DefaultBackfillWindow
+	KillGrace      time.Duration     // SIGTERM → SIGKILL on cancel; default 10s
+	ServerURL      string            // given to jobs as TRAINYARD_URL
+	BaseEnv        []string          // every job's environment starts here; default os.Environ()
+	DefaultWorkdir string            // for jobs that name none; default the home directory
+	CheckWorkdir   bool              // refuse at submit a workdir that does not exist here
 	// ExtraEnv adds variables for a job (after its own env), e.g. for the
 	// MLflow-compatible API.
 	ExtraEnv func(j *trainyard.Job) []string
-	Clock    trainyard.Clock  // default time.Now
-	NewID    trainyard.IDFunc // default trainyard.NewID
-	Logger   *slog.Logger
+	// PollInterval is how often the tasks an engine holds are inspected
+	// (pending reasons, the move to running) and failed records retried;
+	// default 1s.
+	PollInterval time.Duration
+	// OnChange, when set, is called with a copy of a job after each of its
+	// changes is stored (sweeps follow their trials this way). It must not
+	// block.
+	OnChange func(j *trainyard.Job)
+	// Shared, when set, is the store as several servers share it: this
+	// dispatcher schedules only while it holds the leader lease (see the
+	// package comment). It is the same store as New's.
+	Shared trainyard.SharedStore
+	// Holder names this server in the leader election; default
+	// hostname:pid.
+	Holder string
+	Clock  trainyard.Clock  // default time.Now
+	NewID  trainyard.IDFunc // default trainyard.NewID
+	Logger *slog.Logger
 }
 
 // Dispatcher implements trainyard.JobService.
@@ -61,38 +96,53 @@ type Dispatcher struct {
 	logs  Logs
 
 	mu      sync.Mutex
-	queued  map[string]*trainyard.Job
-	running map[string]*active
-	waits   map[string]sched.Wait
+	info    trainyard.ExecutorInfo
+	queued  map[string]*trainyard.Job // QUEUED and not handed to the executor
+	active  map[string]*task          // handed to the executor
+	waits   map[string]sched.Wait     // why each queued job waits, from the last pass
+	holding map[string]bool           // being canceled by CancelMany: not to be planned
 
-	kick   chan struct{}
-	exits  chan exitEvent
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	kick  chan struct{}
+	exits chan exitEvent
+
+	// The server's life: Close ends it.
+	life     context.Context
+	stopLife context.CancelFunc
+	lifeWG   sync.WaitGroup
+	// The current term as leader (the whole life without Shared): its
+	// goroutines (loop, waiters) stop with ctx, and wg counts them.
+	leading bool            // under mu
+	epoch   int64           // the term's lease epoch; 0 without Shared; under mu
+	events  <-chan struct{} // the store's job events (Shared), for the loop
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 }
 
 var _ trainyard.JobService = (*Dispatcher)(nil)
 
-type active struct {
-	job      *trainyard.Job
-	handle   trainyard.Handle
-	started  bool // handle is set
-	canceled bool
-	killed   bool // SIGKILL sent after the grace period
-	timer    *time.Timer
-}
-
-// remover is an executor that keeps per-task state (exit files) until told
-// the status is safely recorded.
-type remover interface {
-	Remove(h trainyard.Handle) error
+// task is a job the executor holds (or is being handed).
+type task struct {
+	job     *trainyard.Job // as stored: its Version is the store's
+	handle  trainyard.Handle
+	started bool // Start returned (or Recover found) handle
+	// recovering: the server restarted before recording a handle and the
+	// executor could not yet be asked whether it started the task.
+	recovering bool
+	dirty      bool // the handle or the engine's view is not stored yet
+	phase      trainyard.Phase
+	reason     string // the engine's, while pending there
+	canceled   bool
+	killed     bool // SIGKILL sent after the grace period
+	timer      *time.Timer
+	ended      *exitEvent // the task ended but the record failed: retried
 }
 
 type exitEvent struct {
 	id     string
 	status trainyard.ExitStatus
-	err    error
+	err    error    // the task could not start, or was lost
+	nodes  []string // where it ran, as the executor says once it ended
 }
 
 // New returns a Dispatcher; call Start to recover and begin scheduling.
@@ -106,6 +156,9 @@ func New(cfg Config, store trainyard.Store, exec trainyard.Executor, logs Logs) 
 	if cfg.DefaultWorkdir == "" {
 		cfg.DefaultWorkdir, _ = os.UserHomeDir()
 	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Second
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
@@ -117,99 +170,214 @@ func New(cfg Config, store trainyard.Store, exec trainyard.Executor, logs Logs) 
 	}
 	return &Dispatcher{
 		cfg: cfg, store: store, exec: exec, logs: logs,
-		queued: map[string]*trainyard.Job{}, running: map[string]*active{}, waits: map[string]sched.Wait{},
-		kick: make(chan struct{}, 1), exits: make(chan exitEvent, 64),
+		queued: map[string]*trainyard.Job{}, active: map[string]*task{}, waits: map[string]sched.Wait{},
+		holding: map[string]bool{},
+		kick:    make(chan struct{}, 1), exits: make(chan exitEvent, 64),
 	}
 }
 
-// Start re-attaches to jobs that were running when the server last stopped,
-// reloads the queue and starts the scheduling loop.
+// Start asks the executor what it offers and begins: without a shared
+// store it leads at once — re-attaches to jobs that were running when the
+// server last stopped, reloads the queue and starts the scheduling loop;
+// with one it campaigns in the background and follows until it leads.
 func (d *Dispatcher) Start(ctx context.Context) error {
-	d.ctx, d.cancel = context.WithCancel(context.Background())
-	jobs, err := d.store.Jobs(ctx, trainyard.JobFilter{Active: true})
+	info, err := d.exec.Info(ctx)
 	if err != nil {
-		return fmt.Errorf("load active jobs: %w", err)
+		return fmt.Errorf("ask the %T executor what it offers: %w", d.exec, err)
 	}
-	var ended []exitEvent
-	for _, j := range jobs {
-		switch j.State {
-		case trainyard.StateQueued:
-			d.queued[j.ID] = j
-		case trainyard.StateRunning:
-			a := &active{job: j, handle: trainyard.Handle{PID: j.PID, State: j.Handle}, started: j.Handle != ""}
-			d.running[j.ID] = a
-			if !a.started {
-				a.handle, a.started = d.lookup(ctx, j)
-			}
-			if !a.started {
-				ended = append(ended, exitEvent{id: j.ID, status: trainyard.ExitStatus{Lost: true},
-					err: fmt.Errorf("the server stopped while starting the job")})
-				continue
-			}
-			alive, st, err := d.exec.Inspect(a.handle)
-			switch {
-			case err != nil:
-				ended = append(ended, exitEvent{id: j.ID, status: trainyard.ExitStatus{Lost: true}, err: fmt.Errorf("cannot re-attach: %w", err)})
-			case alive:
-				d.cfg.Logger.Info("re-attached to running job", "job", j.ID, "pid", j.PID)
-				d.watch(j.ID, a.handle)
-			default:
-				if st.Lost {
-					ended = append(ended, exitEvent{id: j.ID, status: st, err: fmt.Errorf("the job's process was gone, without an exit status, when the server restarted")})
-				} else {
-					ended = append(ended, exitEvent{id: j.ID, status: st})
-				}
-			}
+	d.info = info
+	d.life, d.stopLife = context.WithCancel(context.Background())
+	if d.cfg.Shared == nil {
+		return d.lead(ctx, nil)
+	}
+	if d.cfg.Holder == "" {
+		host, _ := os.Hostname()
+		d.cfg.Holder = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
+	// A server that can lead at once (none other does) leads before
+	// Start returns, as a lone server does: its first answers then know
+	// how the jobs it finds stand.
+	var lease trainyard.Lease
+	first, cancel := context.WithTimeout(ctx, firstCampaign)
+	lease, err = d.cfg.Shared.Campaign(first, d.cfg.Holder)
+	cancel()
+	if err == nil {
+		d.cfg.Logger.Info("leading: this server schedules", "epoch", lease.Epoch(), "holder", d.cfg.Holder)
+		if err := d.lead(ctx, lease); err != nil {
+			lease.Release()
+			return err
 		}
 	}
-	for _, ev := range ended {
-		d.finish(ev)
+	d.lifeWG.Add(1)
+	go d.campaign(lease)
+	return nil
+}
+
+// firstCampaign is how long Start tries to lead before it follows.
+var firstCampaign = 1500 * time.Millisecond
+
+// campaign leads whenever it can for the server's life: it leads until
+// the lease is lost, steps down, waits for the lease again, and so on.
+// lease is the one Start won, or nil.
+func (d *Dispatcher) campaign(lease trainyard.Lease) {
+	defer d.lifeWG.Done()
+	for d.life.Err() == nil {
+		if lease == nil {
+			var err error
+			if lease, err = d.cfg.Shared.Campaign(d.life, d.cfg.Holder); err != nil {
+				return // the server is stopping
+			}
+			d.cfg.Logger.Info("leading: this server schedules", "epoch", lease.Epoch(), "holder", d.cfg.Holder)
+			if err := d.lead(d.life, lease); err != nil {
+				d.cfg.Logger.Error("take over as leader; giving the lease up", "err", err)
+				lease.Release()
+				lease = nil
+				time.Sleep(time.Second)
+				continue
+			}
+		}
+		select {
+		case <-lease.Lost():
+			d.cfg.Logger.Warn("lost the leader lease: another server may schedule now; following", "epoch", lease.Epoch())
+			d.stepDown()
+			lease = nil
+		case <-d.life.Done():
+			lease.Release()
+			return
+		}
 	}
+}
+
+// lead begins a term as leader (lease nil: the only server): it loads the
+// active jobs, re-attaches to the running ones and starts the loop.
+func (d *Dispatcher) lead(ctx context.Context, lease trainyard.Lease) error {
+	d.mu.Lock()
+	d.ctx, d.cancel = context.WithCancel(d.life)
+	d.mu.Unlock()
+	var epoch int64
+	if lease != nil {
+		epoch = lease.Epoch()
+		d.events = d.cfg.Shared.WatchJobs(d.ctx)
+	}
+	// Events from here on make the loop reload: a job stored between this
+	// read and the loop's start is not missed.
+	jobs, err := d.store.Jobs(ctx, trainyard.JobFilter{Active: true})
+	if err != nil {
+		d.cancel()
+		return fmt.Errorf("load active jobs: %w", err)
+	}
+	d.mu.Lock()
+	d.leading, d.epoch = true, epoch
+	for _, j := range jobs {
+		if !j.Launched && j.State == trainyard.StateQueued {
+			d.queued[j.ID] = j
+			continue
+		}
+		d.recover(ctx, j)
+	}
+	d.mu.Unlock()
 	d.wg.Add(1)
 	go d.loop()
 	d.poke()
 	return nil
 }
 
-// lookup finds the task of a job that was recorded RUNNING but whose
-// handle was not (the server died in between), when the executor can.
-func (d *Dispatcher) lookup(ctx context.Context, j *trainyard.Job) (trainyard.Handle, bool) {
-	l, ok := d.exec.(interface {
-		Lookup(jobID string) ([]trainyard.Handle, error)
-	})
-	if !ok {
-		return trainyard.Handle{}, false
-	}
-	hs, err := l.Lookup(j.ID)
-	if err != nil || len(hs) == 0 {
-		return trainyard.Handle{}, false
-	}
-	h := hs[0]
-	for _, c := range hs { // prefer a live one
-		if alive, _, _ := d.exec.Inspect(c); alive {
-			h = c
+// stepDown ends a term as leader: the loop and the waiters stop, and the
+// queue and the tasks are forgotten (they keep running; whoever leads next
+// re-attaches to them).
+func (d *Dispatcher) stepDown() {
+	d.cancel()
+	d.wg.Wait()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, t := range d.active {
+		if t.timer != nil {
+			t.timer.Stop()
 		}
 	}
-	j.PID, j.Handle = h.PID, h.State
-	if err := d.store.UpdateJob(ctx, j); err != nil {
-		d.cfg.Logger.Error("record recovered handle", "job", j.ID, "err", err)
+	d.leading, d.epoch = false, 0
+	d.queued, d.active = map[string]*trainyard.Job{}, map[string]*task{}
+	d.waits, d.holding = map[string]sched.Wait{}, map[string]bool{}
+	d.events = nil
+	for len(d.exits) > 0 {
+		<-d.exits
 	}
-	d.cfg.Logger.Info("found the task of a job whose start was not recorded", "job", j.ID, "pid", h.PID)
-	return h, true
+}
+
+// fenced returns ctx with the term's epoch: the store refuses the job
+// changes it carries once another server leads. Called with d.mu held.
+func (d *Dispatcher) fenced(ctx context.Context) context.Context {
+	if d.epoch == 0 {
+		return ctx
+	}
+	return trainyard.WithLeaderEpoch(ctx, d.epoch)
+}
+
+// Leading reports whether this dispatcher schedules now.
+func (d *Dispatcher) Leading() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.leading
+}
+
+// recover re-attaches to the task of a job that was handed to the
+// executor before the server stopped: by its stored handle, or by asking
+// the executor when the server died before recording one. Called with d.mu
+// held, before the loop runs.
+func (d *Dispatcher) recover(ctx context.Context, j *trainyard.Job) {
+	t := &task{job: j, handle: j.Handle, started: j.Handle != ""}
+	d.active[j.ID] = t
+	if !t.started {
+		h, err := d.exec.Recover(ctx, j.Ref())
+		switch {
+		case trainyard.IsCode(err, trainyard.ENOTFOUND):
+			// Never started: it may be queued again safely.
+			d.requeue(t, "queued again: the server stopped while starting it")
+			return
+		case err != nil:
+			d.cfg.Logger.Warn("cannot ask the executor about a job yet; will retry", "job", j.ID, "err", err)
+			t.recovering = true // follow() asks again
+			return
+		}
+		t.handle, t.started, t.dirty = h, true, true
+		d.cfg.Logger.Info("found the task of a job whose start was not recorded", "job", j.ID)
+	}
+	ts, err := d.exec.Inspect(ctx, t.handle)
+	switch {
+	case err != nil && trainyard.IsCode(err, trainyard.EINVALID):
+		d.finishLocked(exitEvent{id: j.ID, status: trainyard.ExitStatus{Lost: true}, err: fmt.Errorf("cannot re-attach: %s", trainyard.ErrorMessage(err))})
+	case err != nil:
+		d.cfg.Logger.Warn("cannot inspect a job's task yet; watching it", "job", j.ID, "err", err)
+		d.watch(j.ID, t.handle)
+	case ts.Phase == trainyard.PhaseEnded:
+		ev := exitEvent{id: j.ID, status: ts.Exit}
+		if ts.Exit.Lost {
+			ev.err = fmt.Errorf("the job's process was gone, without an exit status, when the server restarted")
+		}
+		d.finishLocked(ev)
+	default:
+		t.phase, t.reason = ts.Phase, ts.Reason
+		d.cfg.Logger.Info("re-attached to a job", "job", j.ID, "backend_id", ts.BackendID, "phase", ts.Phase)
+		d.watch(j.ID, t.handle)
+	}
 }
 
 // Close stops scheduling. Running jobs keep running; the next Start
 // re-attaches to them.
 func (d *Dispatcher) Close() {
-	if d.cancel == nil {
+	if d.stopLife == nil {
 		return
 	}
-	d.cancel()
+	d.stopLife()
+	d.lifeWG.Wait()
+	if d.cancel != nil {
+		d.cancel()
+	}
 	d.wg.Wait()
 	d.mu.Lock()
-	for _, a := range d.running {
-		if a.timer != nil {
-			a.timer.Stop()
+	for _, t := range d.active {
+		if t.timer != nil {
+			t.timer.Stop()
 		}
 	}
 	d.mu.Unlock()
@@ -224,387 +392,47 @@ func (d *Dispatcher) poke() {
 
 func (d *Dispatcher) loop() {
 	defer d.wg.Done()
-	tick := time.NewTicker(time.Second) // ages waiting jobs and refreshes reasons
+	tick := time.NewTicker(d.cfg.PollInterval) // ages waiting jobs, refreshes reasons, retries records
 	defer tick.Stop()
 	for {
 		select {
 		case <-d.ctx.Done():
 			return
 		case ev := <-d.exits:
-			d.finish(ev)
+			d.mu.Lock()
+			d.finishLocked(ev)
+			d.mu.Unlock()
 		case <-d.kick:
+		case <-d.events:
+			// Another server stored a job or a cancel request.
+			d.reload()
+			d.serveCancelRequests()
 		case <-tick.C:
+			d.follow()
+			d.serveCancelRequests()
 		}
 		d.schedule()
 	}
 }
 
-// schedule asks sched what to start and starts it, until nothing more
-// starts; the last pass leaves wait reasons that count the jobs just
-// started.
-func (d *Dispatcher) schedule() {
-	for i := 0; i < 8 && d.schedulePass() > 0; i++ {
+// changed tells OnChange about a stored change.
+func (d *Dispatcher) changed(j *trainyard.Job) {
+	if d.cfg.OnChange != nil {
+		d.cfg.OnChange(j.Clone())
 	}
 }
 
-func (d *Dispatcher) schedulePass() int {
-	now := d.cfg.Clock()
-	d.mu.Lock()
-	snap := sched.Snapshot{Now: now, Capacity: d.cfg.Machine.Capacity()}
-	for _, g := range d.cfg.Machine.GPUs {
-		snap.GPUs = append(snap.GPUs, g.Index)
-	}
-	for _, a := range d.running {
-		snap.Running = append(snap.Running, sched.Running{ID: a.job.ID, Request: a.job.Resources, GPUs: a.job.GPUs})
-	}
-	for _, j := range d.queued {
-		snap.Queue = append(snap.Queue, sched.Pending{ID: j.ID, Request: j.Resources, Priority: j.Priority, Submitted: j.SubmittedAt})
-	}
-	dec := sched.Schedule(sched.Config{BackfillWindow: d.cfg.BackfillWindow}, snap)
-	d.waits = make(map[string]sched.Wait, len(dec.Waits))
-	for _, w := range dec.Waits {
-		d.waits[w.ID] = w
-	}
-	var starts []*active
-	for _, s := range dec.Starts {
-		j := d.queued[s.ID]
-		delete(d.queued, s.ID)
-		j.State, j.GPUs, j.StartedAt, j.Reason, j.ExitCode = trainyard.StateRunning, s.GPUs, now, "", nil
-		a := &active{job: j}
-		d.running[j.ID] = a
-		starts = append(starts, a)
-	}
-	d.mu.Unlock()
-	for _, a := range starts {
-		d.launch(a)
-	}
-	return len(starts)
-}
-
-// launch records a job as RUNNING, then starts its process. The record
-// comes first: if the server dies in between, recovery marks the job
-// FAILED instead of starting it twice.
-func (d *Dispatcher) launch(a *active) {
-	d.mu.Lock()
-	j := a.job
-	snapshot := *j
-	d.mu.Unlock()
-	if err := d.store.UpdateJob(d.ctx, &snapshot); err != nil {
-		d.cfg.Logger.Error("record job start", "job", j.ID, "err", err)
-	}
-	task := trainyard.Task{
-		JobID:   j.ID,
-		Command: j.Command,
-		Workdir: d.workdir(j),
-		Env:     d.env(j),
-		LogPath: d.logs.Path(j.ID),
-	}
-	h, err := d.exec.Start(d.ctx, task)
-	if err != nil {
-		d.cfg.Logger.Info("job did not start", "job", j.ID, "err", err)
-		// launch runs on the loop goroutine, which also drains exits: record
-		// the failure here rather than send it to ourselves.
-		d.finish(exitEvent{id: j.ID, status: trainyard.ExitStatus{Lost: true}, err: fmt.Errorf("could not start: %s", trainyard.ErrorMessage(err))})
-		return
-	}
-	d.mu.Lock()
-	a.handle, a.started = h, true
-	j.PID, j.Handle = h.PID, h.State
-	snapshot = *j
-	canceled := a.canceled
-	d.mu.Unlock()
-	if err := d.store.UpdateJob(d.ctx, &snapshot); err != nil {
-		d.cfg.Logger.Error("record job pid", "job", j.ID, "err", err)
-	}
-	if canceled { // canceled while starting
-		d.signal(a)
-	}
-	d.watch(j.ID, h)
-}
-
-func (d *Dispatcher) watch(id string, h trainyard.Handle) {
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		st, err := d.exec.Wait(d.ctx, h)
-		if d.ctx.Err() != nil {
-			return // shutting down: the job keeps running
-		}
-		select {
-		case d.exits <- exitEvent{id: id, status: st, err: err}:
-		case <-d.ctx.Done(): // shutting down: the next start reads the exit file
-		}
-	}()
-}
-
-// finish records how a job's process ended, or queues it again.
-func (d *Dispatcher) finish(ev exitEvent) {
-	now := d.cfg.Clock()
-	d.mu.Lock()
-	a, ok := d.running[ev.id]
-	if !ok {
-		d.mu.Unlock()
-		return
-	}
-	delete(d.running, ev.id)
-	if a.timer != nil {
-		a.timer.Stop()
-	}
-	j := a.job
-	st := ev.status
-	j.ExitCode = nil
-	if !st.Lost && ev.err == nil {
-		c := st.Code
-		j.ExitCode = &c
-	}
-	j.PID, j.Handle = 0, ""
-	var marker string
-	switch {
-	case a.canceled:
-		j.State, j.Reason = trainyard.StateCanceled, "canceled"
-		if a.killed {
-			j.Reason = fmt.Sprintf("canceled; killed with SIGKILL after ignoring SIGTERM for %s", d.cfg.KillGrace)
-		}
-	case ev.err != nil:
-		j.State, j.Reason = trainyard.StateFailed, ev.err.Error()
-	case st.Lost:
-		j.State, j.Reason = trainyard.StateFailed, "the job's process ended without an exit status (its supervisor was killed)"
-	case st.Code == 0:
-		j.State, j.Reason = trainyard.StateSucceeded, ""
-	case j.Restarts < j.MaxRestarts:
-		j.Restarts++
-		j.State, j.GPUs = trainyard.StateQueued, nil
-		j.Reason = fmt.Sprintf("restart %d of %d after %s", j.Restarts, j.MaxRestarts, describeExit(st))
-		marker = fmt.Sprintf("\n[trainyard] %s\n", j.Reason)
-		d.queued[j.ID] = j
-	default:
-		j.State, j.Reason = trainyard.StateFailed, describeExit(st)
-	}
-	if j.State.Terminal() {
-		j.EndedAt = now
-	}
-	snapshot := *j
-	d.mu.Unlock()
-	if marker != "" {
-		if err := d.logs.Append(j.ID, []byte(marker)); err != nil {
-			d.cfg.Logger.Error("write restart marker", "job", j.ID, "err", err)
-		}
-	}
-	if err := d.store.UpdateJob(context.Background(), &snapshot); err != nil {
-		d.cfg.Logger.Error("record job end", "job", j.ID, "err", err)
-	} else if r, ok := d.exec.(remover); ok && a.started {
-		// The status is stored: the executor may forget the task.
-		if err := r.Remove(a.handle); err != nil {
-			d.cfg.Logger.Warn("remove task state", "job", j.ID, "err", err)
-		}
-	}
-	d.cfg.Logger.Info("job ended", "job", j.ID, "state", snapshot.State, "reason", snapshot.Reason)
-}
-
-func describeExit(st trainyard.ExitStatus) string {
-	if st.Signal != "" {
-		s := fmt.Sprintf("killed by %s", st.Signal)
-		if st.Signal == "SIGKILL" {
-			s += " (out of memory?)"
-		}
-		return s
-	}
-	return fmt.Sprintf("exit code %d", st.Code)
-}
-
-// Submit validates and queues a job.
-func (d *Dispatcher) Submit(ctx context.Context, spec trainyard.JobSpec) (*trainyard.Job, error) {
-	spec.Normalize()
-	if err := spec.Validate(); err != nil {
-		return nil, err
-	}
-	if spec.Workdir != "" {
-		if !filepath.IsAbs(spec.Workdir) {
-			return nil, trainyard.FieldError("workdir", "%q must be an absolute path", spec.Workdir)
-		}
-		if d.cfg.CheckWorkdir {
-			if st, err := os.Stat(spec.Workdir); err != nil || !st.IsDir() {
-				return nil, trainyard.FieldError("workdir", "%q is not a directory on %s", spec.Workdir, d.cfg.Machine.Hostname)
-			}
-		}
-	}
-	if err := sched.Satisfiable(d.cfg.Machine.Capacity(), spec.Resources); err != nil {
-		return nil, err
-	}
-	now := d.cfg.Clock().UTC().Truncate(time.Microsecond)
-	var j *trainyard.Job
-	for attempt := 0; ; attempt++ {
-		j = &trainyard.Job{JobSpec: spec, ID: d.cfg.NewID(), State: trainyard.StateQueued, SubmittedAt: now}
-		err := d.store.CreateJob(ctx, j)
-		if err == nil {
-			break
-		}
-		if !trainyard.IsCode(err, trainyard.ECONFLICT) || attempt == 3 {
-			return nil, err
-		}
-	}
-	d.mu.Lock()
-	cp := *j
-	d.queued[j.ID] = &cp
-	d.mu.Unlock()
-	d.poke()
-	return j, nil
-}
-
-// Cancel stops a job.
-func (d *Dispatcher) Cancel(ctx context.Context, id string) (*trainyard.Job, error) {
-	now := d.cfg.Clock().UTC().Truncate(time.Microsecond)
-	d.mu.Lock()
-	if j, ok := d.queued[id]; ok {
-		delete(d.queued, id)
-		delete(d.waits, id)
-		j.State, j.Reason, j.EndedAt = trainyard.StateCanceled, "canceled while queued", now
-		snapshot := *j
-		d.mu.Unlock()
-		if err := d.store.UpdateJob(ctx, &snapshot); err != nil {
-			return nil, err
-		}
-		d.poke()
-		return &snapshot, nil
-	}
-	if a, ok := d.running[id]; ok {
-		if !a.canceled {
-			a.canceled = true
-			a.job.Reason = "canceling: sent SIGTERM"
-			if a.started {
-				d.mu.Unlock()
-				d.signal(a)
-				d.mu.Lock()
-			}
-		}
-		snapshot := *a.job
-		d.mu.Unlock()
-		return &snapshot, nil
-	}
-	d.mu.Unlock()
-	j, err := d.store.Job(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if j.State.Terminal() {
-		return nil, trainyard.Errorf(trainyard.ECONFLICT, "job %s already finished (%s)", id, j.State)
-	}
-	return nil, trainyard.Errorf(trainyard.ECONFLICT, "job %s is %s and cannot be canceled now; try again", id, j.State)
-}
-
-// signal sends SIGTERM and arms SIGKILL after the grace period.
-func (d *Dispatcher) signal(a *active) {
-	if err := d.exec.Signal(a.handle, syscall.SIGTERM); err != nil {
-		d.cfg.Logger.Error("signal job", "job", a.job.ID, "err", err)
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	a.timer = time.AfterFunc(d.cfg.KillGrace, func() {
-		d.mu.Lock()
-		a.killed = true
-		d.mu.Unlock()
-		if err := d.exec.Signal(a.handle, syscall.SIGKILL); err != nil {
-			d.cfg.Logger.Error("kill job", "job", a.job.ID, "err", err)
-		}
-	})
-}
-
-// Job returns a job with its wait reason.
-func (d *Dispatcher) Job(ctx context.Context, id string) (*trainyard.Job, error) {
-	j, err := d.store.Job(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	d.overlay([]*trainyard.Job{j})
-	return j, nil
-}
-
-// Jobs lists jobs with wait reasons and queue positions.
-func (d *Dispatcher) Jobs(ctx context.Context, f trainyard.JobFilter) ([]*trainyard.Job, error) {
-	js, err := d.store.Jobs(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	d.overlay(js)
-	if f.Active {
-		sort.SliceStable(js, func(a, b int) bool {
-			pa, pb := js[a].QueuePosition, js[b].QueuePosition
-			if (pa == 0) != (pb == 0) {
-				return pa == 0 // running first, then the queue in order
-			}
-			return pa < pb
-		})
-	}
-	return js, nil
-}
-
-func (d *Dispatcher) overlay(js []*trainyard.Job) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, j := range js {
-		if j.State == trainyard.StateQueued {
-			if w, ok := d.waits[j.ID]; ok {
-				j.Reason, j.QueuePosition = w.Reason, w.Position
-			} else if q, ok := d.queued[j.ID]; ok && q.Reason != "" {
-				j.Reason = q.Reason
-			}
-		}
-		if a, ok := d.running[j.ID]; ok && a.canceled && j.State == trainyard.StateRunning {
-			j.Reason = a.job.Reason
-		}
-	}
-}
-
-// Machine describes this machine.
+// Machine describes the machine the server runs on.
 func (d *Dispatcher) Machine() trainyard.Machine { return d.cfg.Machine }
 
-func (d *Dispatcher) workdir(j *trainyard.Job) string {
-	if j.Workdir != "" {
-		return j.Workdir
+// Executor describes where jobs run.
+func (d *Dispatcher) Executor(ctx context.Context) (trainyard.ExecutorInfo, error) {
+	info, err := d.exec.Info(ctx)
+	if err != nil {
+		return info, err
 	}
-	return d.cfg.DefaultWorkdir
-}
-
-// env builds a job's environment: the base, then the job's own variables,
-// then what trainyard guarantees (which the job cannot override).
-func (d *Dispatcher) env(j *trainyard.Job) []string {
-	m := map[string]string{}
-	for _, kv := range d.cfg.BaseEnv {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			m[k] = v
-		}
-	}
-	for k, v := range j.Env {
-		m[k] = v
-	}
-	if _, ok := j.Env["OMP_NUM_THREADS"]; !ok && j.Resources.CPUs > 0 {
-		m["OMP_NUM_THREADS"] = strconv.Itoa(j.Resources.CPUs)
-	}
-	gpus := make([]string, len(j.GPUs))
-	for i, g := range j.GPUs {
-		gpus[i] = strconv.Itoa(g)
-	}
-	m["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID" // CUDA numbers GPUs as nvidia-smi does
-	m["CUDA_VISIBLE_DEVICES"] = strings.Join(gpus, ",")
-	if len(gpus) == 0 {
-		m["NVIDIA_VISIBLE_DEVICES"] = "void"
-	} else {
-		m["NVIDIA_VISIBLE_DEVICES"] = strings.Join(gpus, ",")
-	}
-	m["TRAINYARD_URL"] = d.cfg.ServerURL
-	m["TRAINYARD_RUN_ID"] = j.ID
-	m["TRAINYARD_JOB_ID"] = j.ID
-	m["TRAINYARD_PROJECT"] = j.Project
-	if d.cfg.ExtraEnv != nil {
-		for _, kv := range d.cfg.ExtraEnv(j) {
-			if k, v, ok := strings.Cut(kv, "="); ok {
-				m[k] = v
-			}
-		}
-	}
-	out := make([]string, 0, len(m))
-	for _, k := range trainyard.SortedKeys(m) {
-		out = append(out, k+"="+m[k])
-	}
-	return out
+	d.mu.Lock()
+	d.info = info
+	d.mu.Unlock()
+	return info, nil
 }

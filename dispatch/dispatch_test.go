@@ -12,6 +12,7 @@ import (
 	"github.com/trainyard/trainyard/disk"
 	"github.com/trainyard/trainyard/dispatch"
 	"github.com/trainyard/trainyard/executor/local"
+	"github.com/trainyard/trainyard/internal/pgtest"
 	"github.com/trainyard/trainyard/sqlite"
 )
 
@@ -22,7 +23,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(shimEnv) == "1" {
 		os.Exit(local.ShimMain(os.Args[1:]))
 	}
-	os.Exit(m.Run())
+	os.Exit(pgtest.Main(m)) // stops the PostgreSQL the shared-store tests start
 }
 
 var ctx = context.Background()
@@ -55,15 +56,16 @@ func newRig(t *testing.T, m trainyard.Machine) *rig {
 	if r.logs, err = disk.NewLogs(filepath.Join(r.dir, "logs")); err != nil {
 		t.Fatal(err)
 	}
-	if r.exec, err = local.New(local.Config{ShimCommand: []string{os.Args[0]}, StateDir: filepath.Join(r.dir, "state")}); err != nil {
-		t.Fatal(err)
-	}
 	r.start(m)
 	return r
 }
 
 // start starts a dispatcher on the rig's store, as a (re)started server does.
 func (r *rig) start(m trainyard.Machine) {
+	var err error
+	if r.exec, err = local.New(local.Config{ShimCommand: []string{os.Args[0]}, StateDir: filepath.Join(r.dir, "state"), Node: m.Node()}); err != nil {
+		r.t.Fatal(err)
+	}
 	r.d = dispatch.New(dispatch.Config{
 		Machine: m, ServerURL: "http://test", KillGrace: 500 * time.Millisecond, CheckWorkdir: true,
 		BaseEnv: []string{shimEnv + "=1", "PATH=" + os.Getenv("PATH")}, DefaultWorkdir: r.dir,
@@ -106,8 +108,10 @@ func (r *rig) log(id string) string {
 	return string(b)
 }
 
+// sh is a job running script with the default request (one CPU), as the
+// API and the CLI fill it.
 func sh(script string) trainyard.JobSpec {
-	return trainyard.JobSpec{Command: []string{"sh", "-c", script}}
+	return trainyard.JobSpec{Command: []string{"sh", "-c", script}, Resources: trainyard.Resources{CPUs: trainyard.DefaultCPUs}}
 }
 
 func TestJobsRunWithTheirGPUsAndEnvironment(t *testing.T) {
@@ -126,7 +130,7 @@ func TestJobsRunWithTheirGPUsAndEnvironment(t *testing.T) {
 	if !strings.Contains(la, "run="+a.ID+" url=http://test") || !strings.Contains(la, "omp=2 seed=42 order=PCI_BUS_ID") {
 		t.Errorf("job a's environment: %s", la)
 	}
-	ga, gb := r.waitFor(a.ID, "gpus", ended).GPUs, r.waitFor(b.ID, "gpus", ended).GPUs
+	ga, gb := r.waitFor(a.ID, "gpus", ended).GPUs(), r.waitFor(b.ID, "gpus", ended).GPUs()
 	if len(ga) != 1 || len(gb) != 1 || ga[0] == gb[0] {
 		t.Fatalf("GPUs a=%v b=%v: want one each, different", ga, gb)
 	}
@@ -195,7 +199,7 @@ func TestCancel(t *testing.T) {
 	r := newRig(t, m)
 	running := r.submit(sh("sleep 60"))
 	queued := r.submit(sh("true"))
-	r.waitFor(running.ID, "running", func(j *trainyard.Job) bool { return j.State == trainyard.StateRunning && j.PID > 0 })
+	r.waitFor(running.ID, "running", func(j *trainyard.Job) bool { return j.State == trainyard.StateRunning && j.BackendID != "" })
 	q := r.waitFor(queued.ID, "a wait reason", func(j *trainyard.Job) bool { return strings.Contains(j.Reason, "waiting for 1 CPU") })
 	if q.QueuePosition != 1 {
 		t.Errorf("queued job position %d, want 1", q.QueuePosition)
@@ -217,7 +221,7 @@ func TestCancel(t *testing.T) {
 		t.Errorf("cancel unknown: %v", err)
 	}
 	stubborn := r.submit(sh("trap '' TERM; while true; do sleep 0.05; done"))
-	r.waitFor(stubborn.ID, "running", func(j *trainyard.Job) bool { return j.PID > 0 })
+	r.waitFor(stubborn.ID, "running", func(j *trainyard.Job) bool { return j.BackendID != "" })
 	time.Sleep(100 * time.Millisecond) // let the trap be set
 	r.d.Cancel(ctx, stubborn.ID)
 	if j := r.waitFor(stubborn.ID, "killed", ended); j.State != trainyard.StateCanceled || !strings.Contains(j.Reason, "SIGKILL") {
@@ -230,7 +234,7 @@ func TestRestartedDispatcherReattaches(t *testing.T) {
 	spec := sh("sleep 1; exit 6")
 	spec.Resources.GPUs = 1
 	j := r.submit(spec)
-	r.waitFor(j.ID, "running", func(j *trainyard.Job) bool { return j.PID > 0 })
+	r.waitFor(j.ID, "running", func(j *trainyard.Job) bool { return j.BackendID != "" })
 	other := r.submit(spec) // waits for the GPU
 	r.d.Close()             // the server stops; the job runs on
 
@@ -242,7 +246,7 @@ func TestRestartedDispatcherReattaches(t *testing.T) {
 		t.Errorf("re-attached job = %+v", got)
 	}
 	// The queued job was reloaded and gets the GPU once it is free.
-	if got := r.waitFor(other.ID, "end", ended); *got.ExitCode != 6 || len(got.GPUs) != 1 {
+	if got := r.waitFor(other.ID, "end", ended); *got.ExitCode != 6 || len(got.GPUs()) != 1 {
 		t.Errorf("queued job = %+v", got)
 	}
 }
@@ -250,11 +254,12 @@ func TestRestartedDispatcherReattaches(t *testing.T) {
 func TestRecoveryFindsAJobWhoseStartWasNotRecorded(t *testing.T) {
 	r := newRig(t, machine(0))
 	j := r.submit(sh("sleep 1; exit 4"))
-	got := r.waitFor(j.ID, "running", func(j *trainyard.Job) bool { return j.PID > 0 })
+	got := r.waitFor(j.ID, "running", func(j *trainyard.Job) bool { return j.BackendID != "" })
 	r.d.Close()
 	// As if the server died between starting the process and recording it.
-	got.PID, got.Handle = 0, ""
-	if err := r.store.UpdateJob(ctx, got); err != nil {
+	got, _ = r.store.Job(ctx, j.ID)
+	got.BackendID, got.Handle = "", ""
+	if err := r.store.UpdateJobs(ctx, got); err != nil {
 		t.Fatal(err)
 	}
 	r.start(machine(0))

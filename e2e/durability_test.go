@@ -109,7 +109,7 @@ func TestRunningJobsSurviveServerRestart(t *testing.T) {
 	short := submit("short", "sleep 1; exit 5")
 	eventually(t, 10*time.Second, "both to run", func() bool {
 		js, _ := s.C.Jobs(ctx, trainyard.JobFilter{State: trainyard.StateRunning})
-		return len(js) == 2 && js[0].PID > 0 && js[1].PID > 0
+		return len(js) == 2 && js[0].BackendID != "" && js[1].BackendID != ""
 	})
 	s.stop(syscall.SIGKILL)
 	time.Sleep(2 * time.Second) // short ends while the server is down
@@ -139,7 +139,7 @@ func TestRunningJobsSurviveServerRestart(t *testing.T) {
 
 func TestTokenGuardsEverything(t *testing.T) {
 	s := startServer(t, "--token=s3cret")
-	for _, path := range []string{"/api/v1/health", "/api/v1/runs", "/", "/api/v1/openapi.json"} {
+	for _, path := range []string{"/api/v1/health", "/api/v1/runs", "/api/v1/openapi.json", "/api/2.0/mlflow/experiments/search", "/health"} {
 		resp, err := http.Get(s.URL + path)
 		if err != nil {
 			t.Fatal(err)
@@ -148,6 +148,12 @@ func TestTokenGuardsEverything(t *testing.T) {
 		if resp.StatusCode != 401 {
 			t.Errorf("GET %s without token: %d, want 401", path, resp.StatusCode)
 		}
+	}
+	// The UI's shell loads without it, so that the UI can ask for it.
+	if resp, err := http.Get(s.URL + "/"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("GET / without token: %v %v, want the UI's shell", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 	dir := t.TempDir()
 	out, stderr, code := s.cli(dir, "run", "--wait", "--", "sh", "-c", `test -n "$TRAINYARD_TOKEN" && echo has-token`)

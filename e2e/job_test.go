@@ -250,10 +250,10 @@ func TestJobStatesRestartsAndCancel(t *testing.T) {
 		id := strings.TrimSpace(out)
 		eventually(t, 10*time.Second, tc.name+" to run", func() bool {
 			j, _ := s.C.Job(ctx, id)
-			return j.State == trainyard.StateRunning && j.PID > 0
+			return j.State == trainyard.StateRunning && j.BackendID != ""
 		})
 		j, _ := s.C.Job(ctx, id)
-		pid := j.PID
+		pid, _ := strconv.Atoi(j.BackendID) // the job's process group on this machine
 		if tc.name == "stubborn" {
 			eventually(t, 10*time.Second, "the trap to be set", func() bool {
 				l, _, _ := s.cli(dir, "logs", id)

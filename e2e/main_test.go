@@ -2,6 +2,11 @@
 // it (or takes $TRAINYARD_BIN), starts `trainyard up` on a temporary data
 // directory and a free port, and talks to it with the CLI, the HTTP API and
 // real Python jobs that use the SDK.
+//
+// The store is SQLite in the data directory, or, with
+// TRAINYARD_TEST_DB=postgres, a new database on a real PostgreSQL that the
+// tests start (package pgtest) for each server: make test runs the suite
+// both ways.
 package e2e
 
 import (
@@ -13,15 +18,20 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/trainyard/trainyard/client"
+	"github.com/trainyard/trainyard/internal/pgtest"
+	"github.com/trainyard/trainyard/internal/s3test"
 )
 
 var (
+	testDB  string // TRAINYARD_TEST_DB: "" or sqlite (the default), or postgres
 	bin     string // the trainyard binary under test
 	repo    string // the repository root
 	python  string // a Python 3 with the SDK's source on PYTHONPATH
@@ -57,7 +67,26 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 	}
+	switch testDB = os.Getenv("TRAINYARD_TEST_DB"); testDB {
+	case "", "sqlite", "postgres":
+	default:
+		fmt.Fprintf(os.Stderr, "TRAINYARD_TEST_DB=%q: want sqlite or postgres\n", testDB)
+		os.Exit(2)
+	}
+	var s3srv *s3test.Server
+	if os.Getenv("TRAINYARD_TEST_ARTIFACTS") == "s3" {
+		var err error
+		if s3srv, s3Artifacts, err = startS3(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
 	code := m.Run()
+	pgtest.Stop()
+	if s3srv != nil {
+		s3srv.Stop()
+	}
+	stopSlurm()
 	if tmp != "" {
 		os.RemoveAll(tmp)
 	}
@@ -77,9 +106,42 @@ type server struct {
 	C      *client.Client
 }
 
-// startServer starts trainyard on a new data directory.
+// s3Artifacts is the s3:// URI of the bucket that servers keep artifacts
+// in when TRAINYARD_TEST_ARTIFACTS=s3 (CI runs part of this package so):
+// a real S3-compatible server this process starts, one prefix a server.
+var (
+	s3Artifacts string
+	s3Servers   atomic.Int64
+)
+
+// startS3 starts the S3 test server for the package, makes its bucket and
+// puts its endpoint and credentials in the environment servers inherit.
+func startS3() (*s3test.Server, string, error) {
+	srv, err := s3test.Start()
+	if err != nil {
+		return nil, "", fmt.Errorf("TRAINYARD_TEST_ARTIFACTS=s3: %w", err)
+	}
+	if err := srv.NewBucket(context.Background(), "e2e"); err != nil {
+		srv.Stop()
+		return nil, "", err
+	}
+	for _, kv := range srv.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		os.Setenv(k, v)
+	}
+	return srv, "s3://e2e", nil
+}
+
+// startServer starts trainyard on a new data directory (and, with
+// TRAINYARD_TEST_ARTIFACTS=s3, artifacts in the test bucket).
 func startServer(t *testing.T, args ...string) *server {
 	t.Helper()
+	if s3Artifacts != "" {
+		args = append([]string{"--artifacts", fmt.Sprintf("%s/server%d", s3Artifacts, s3Servers.Add(1))}, args...)
+	}
+	if testDB == "postgres" && !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--db") }) {
+		args = append(args, "--db="+pgtest.NewDatabase(t))
+	}
 	s := &server{t: t, Data: t.TempDir(), args: args}
 	s.start()
 	t.Cleanup(func() { s.stop(syscall.SIGTERM) })
@@ -110,7 +172,11 @@ func (s *server) start() {
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s.C = client.New(s.URL, "")
+	token := ""
+	if s.C != nil {
+		token = s.C.Token // a restart keeps the token the test set
+	}
+	s.C = client.New(s.URL, token)
 	for _, a := range s.args {
 		if v, ok := strings.CutPrefix(a, "--token="); ok {
 			s.C.Token = v

@@ -192,11 +192,11 @@ func TestGPUsArePinnedAndNeverShared(t *testing.T) {
 	for _, id := range ids {
 		j, _ := s.C.Job(ctx, id)
 		logs, _, _ := s.cli(dir, "logs", id)
-		want := "CVD=" + strings.Trim(strings.ReplaceAll(jsonOf(j.GPUs), " ", ""), "[]") + " NVD="
-		if j.State != trainyard.StateSucceeded || len(j.GPUs) != 2 || !strings.Contains(logs, want) {
-			t.Errorf("job %s: %s gpus %v log %q (want %q)", id, j.State, j.GPUs, logs, want)
+		want := "CVD=" + strings.Trim(strings.ReplaceAll(jsonOf(j.GPUs()), " ", ""), "[]") + " NVD="
+		if j.State != trainyard.StateSucceeded || len(j.GPUs()) != 2 || !strings.Contains(logs, want) {
+			t.Errorf("job %s: %s gpus %v log %q (want %q)", id, j.State, j.GPUs(), logs, want)
 		}
-		sets = append(sets, j.GPUs)
+		sets = append(sets, j.GPUs())
 	}
 	if !slices.Equal(sets[0], []int{0, 1}) || !slices.Equal(sets[1], []int{2, 3}) {
 		t.Errorf("first two jobs got %v and %v, want [0 1] and [2 3]", sets[0], sets[1])

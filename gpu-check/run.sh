@@ -6,8 +6,10 @@
 #
 # It checks GPU discovery against nvidia-smi, runs a real PyTorch job
 # through `trainyard run --gpus 1`, and checks that the job saw exactly its
-# GPU and that the SDK recorded GPU metrics. It prints what it saw and exits
-# non-zero on the first failure.
+# GPU and that the SDK recorded GPU metrics; then a torch.distributed
+# all-reduce over NCCL with one rank per GPU through `--launch torchrun`
+# (tests/distributed/allreduce.py, the job the CPU tests run with gloo). It
+# prints what it saw and exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${TRAINYARD_BIN:-$PWD/bin/trainyard}
@@ -45,4 +47,12 @@ gpu = [k for k in m if k.startswith("system/gpu.")]
 assert gpu, "no system/gpu.* metrics: %s" % sorted(m)
 print("gpu-check: metrics ok:", ", ".join(sorted(gpu)))
 PY
+
+# NCCL: one rank per GPU of this machine, as DDP runs; every rank checks
+# the sum of the all-reduce.
+"$BIN" run --gpus "$want" --launch torchrun --wait --name nccl-allreduce --project gpu-check -- \
+  python3 tests/distributed/allreduce.py nccl | tee "$OUT/nccl.txt"
+ok=$(grep -c "backend=nccl .* ok$" "$OUT/nccl.txt" || true)
+[ "$ok" = "$want" ] || { say "FAIL: $ok of $want ranks reported a correct NCCL all-reduce"; exit 1; }
+say "nccl: all-reduce correct on $ok rank(s): $(grep -o 'device=[^=]* sum' "$OUT/nccl.txt" | head -1)"
 say "PASS"

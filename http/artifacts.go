@@ -6,6 +6,7 @@ import (
 	"path"
 
 	"github.com/trainyard/trainyard"
+	"github.com/trainyard/trainyard/httplimit"
 )
 
 func (s *Server) listArtifacts(w http.ResponseWriter, r *http.Request) error {
@@ -34,6 +35,7 @@ func (s *Server) getArtifact(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer f.Close()
+	httplimit.Stream(r) // a large file takes as long as it takes, while it moves
 	ct := mime.TypeByExtension(path.Ext(info.Path))
 	if ct == "" {
 		ct = "application/octet-stream"
@@ -51,6 +53,7 @@ func (s *Server) putArtifact(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.cfg.Store.Run(r.Context(), id); err != nil {
 		return err
 	}
+	httplimit.Stream(r) // streamed to disk: as long as it moves
 	info, err := s.cfg.Artifacts.PutArtifact(r.Context(), id, p, http.MaxBytesReader(w, r.Body, s.cfg.MaxArtifactBytes))
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/trainyard/trainyard"
@@ -16,11 +17,13 @@ import (
 // body to parse.
 //
 //	GET /api/v1/batch/runs?id=A&id=B                  → {"runs": [...], "missing": [...]}
-//	GET /api/v1/batch/series?key=K&run=A&run=B&max_points=W[&start_step=&end_step=]
+//	GET /api/v1/batch/series?key=K&run=A&run=B&max_points=W[&start_step=&end_step=][&fields=steps,values,min,max]
 //	                                                  → {"series": [{"run_id", ...Series} | {"run_id", "key", "error"}]}
 //
 // Answers keep the order asked for. A run or metric that is not found is
-// reported in the answer, not as a failure of the whole request.
+// reported in the answer, not as a failure of the whole request. fields
+// names the arrays of each series to send (default all five): a chart by
+// step has no use for the timestamps, nearly half of the answer.
 
 // maxBatch bounds the runs one batch request names.
 const maxBatch = 1000
@@ -73,6 +76,10 @@ func (s *Server) batchSeries(w http.ResponseWriter, r *http.Request) error {
 	if sq.EndStep, err = int64Param(q.Get("end_step"), "end_step"); err != nil {
 		return err
 	}
+	fields, err := parseSeriesFields(q["fields"])
+	if err != nil {
+		return err
+	}
 	if sq.MaxPoints == 0 {
 		// Raw series of many runs could be gigabytes; a chart wants its width.
 		return trainyard.FieldError("max_points", "is required (1 to 100000): a batch returns downsampled series")
@@ -82,7 +89,11 @@ func (s *Server) batchSeries(w http.ResponseWriter, r *http.Request) error {
 	var mu sync.Mutex
 	forEach(r.Context(), len(ids), func(ctx context.Context, i int) {
 		ser, err := s.cfg.Store.ReadSeries(ctx, ids[i], key, sq)
-		head := strconv.AppendQuote([]byte(`{"run_id":`), ids[i])
+		size := 64
+		if ser != nil {
+			size += len(ser.Values) * 64 // about what the five arrays take
+		}
+		head := strconv.AppendQuote(append(make([]byte, 0, size), `{"run_id":`...), ids[i])
 		if err != nil {
 			if code := trainyard.ErrorCode(err); code == trainyard.ENOTFOUND {
 				b := strconv.AppendQuote(append(head, `,"key":`...), key)
@@ -95,9 +106,7 @@ func (s *Server) batchSeries(w http.ResponseWriter, r *http.Request) error {
 			mu.Unlock()
 			return
 		}
-		// encodeSeries writes {"key":...}\n; splice the run's id in front.
-		enc := encodeSeries(make([]byte, 0, 64+len(ser.Values)*64), ser)
-		parts[i] = append(append(head, ','), enc[1:len(enc)-1]...)
+		parts[i] = appendBatchSeries(append(head, ','), ser, fields)
 	})
 	if failed != nil {
 		return failed
@@ -117,6 +126,72 @@ func (s *Server) batchSeries(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(b)
 	return nil
+}
+
+// seriesFields is a set of the arrays of a series.
+type seriesFields uint8
+
+const (
+	fieldSteps seriesFields = 1 << iota
+	fieldValues
+	fieldTimestamps
+	fieldMin
+	fieldMax
+	allSeriesFields = fieldSteps | fieldValues | fieldTimestamps | fieldMin | fieldMax
+)
+
+var seriesFieldNames = []struct {
+	name string
+	f    seriesFields
+}{{"steps", fieldSteps}, {"values", fieldValues}, {"timestamps", fieldTimestamps}, {"min", fieldMin}, {"max", fieldMax}}
+
+// parseSeriesFields reads fields=a,b (or fields=a&fields=b); none means all.
+func parseSeriesFields(params []string) (seriesFields, error) {
+	if len(params) == 0 {
+		return allSeriesFields, nil
+	}
+	var set seriesFields
+	for _, p := range params {
+		for _, name := range strings.Split(p, ",") {
+			name = strings.TrimSpace(name)
+			found := false
+			for _, f := range seriesFieldNames {
+				if f.name == name {
+					set |= f.f
+					found = true
+				}
+			}
+			if !found {
+				return 0, trainyard.FieldError("fields", "%q is not an array of a series: name some of steps, values, timestamps, min, max", name)
+			}
+		}
+	}
+	return set, nil
+}
+
+// appendBatchSeries appends the members of a series' JSON object after
+// its run_id (key, total, downsampled, then the arrays in fields; min and
+// max only when downsampled) and the closing brace.
+func appendBatchSeries(b []byte, s *trainyard.Series, fields seriesFields) []byte {
+	b = strconv.AppendQuote(append(b, `"key":`...), s.Key)
+	b = strconv.AppendInt(append(b, `,"total":`...), s.Total, 10)
+	b = strconv.AppendBool(append(b, `,"downsampled":`...), s.Downsampled)
+	if fields&fieldSteps != 0 {
+		b = appendInts(append(b, `,"steps":`...), s.Steps)
+	}
+	if fields&fieldValues != 0 {
+		b = appendFloats(append(b, `,"values":`...), s.Values)
+	}
+	if fields&fieldTimestamps != 0 {
+		b = appendInts(append(b, `,"timestamps":`...), s.Times)
+	}
+	if s.Downsampled && fields&fieldMin != 0 {
+		b = appendFloats(append(b, `,"min":`...), s.Min)
+	}
+	if s.Downsampled && fields&fieldMax != 0 {
+		b = appendFloats(append(b, `,"max":`...), s.Max)
+	}
+	return append(b, '}')
 }
 
 func checkBatch(field string, ids []string) error {

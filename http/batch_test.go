@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"encoding/json"
+	"sort"
 	"strings"
 	"testing"
 
@@ -78,6 +79,52 @@ func TestBatchReads(t *testing.T) {
 		}
 	})
 
+	t.Run("fields", func(t *testing.T) {
+		// A chart by step asks for no timestamps: the answer leaves them out.
+		got := a.do("GET", "/api/v1/batch/series?key=loss&max_points=10&fields=steps,values,min,max&run="+ids[0]+"&run="+ids[1], "", nil, 200)
+		var out struct {
+			Series []map[string]json.RawMessage
+		}
+		if err := json.Unmarshal(got, &out); err != nil {
+			t.Fatal(err)
+		}
+		keys := func(m map[string]json.RawMessage) []string {
+			var ks []string
+			for k := range m {
+				ks = append(ks, k)
+			}
+			sort.Strings(ks)
+			return ks
+		}
+		if d := cmp.Diff([]string{"downsampled", "key", "max", "min", "run_id", "steps", "total", "values"}, keys(out.Series[0])); d != "" {
+			t.Errorf("downsampled series' members (-want +got):\n%s", d)
+		}
+		if d := cmp.Diff([]string{"downsampled", "key", "run_id", "steps", "total", "values"}, keys(out.Series[1])); d != "" {
+			t.Errorf("raw series' members (-want +got):\n%s", d)
+		}
+		if string(out.Series[1]["values"]) != `[0.5,"NaN",0.25]` || string(out.Series[1]["steps"]) != `[1,2,3]` {
+			t.Errorf("raw series: %s", got)
+		}
+		// By wall time: timestamps and values only.
+		got = a.do("GET", "/api/v1/batch/series?key=loss&max_points=10&fields=timestamps,values&run="+ids[1], "", nil, 200)
+		out.Series = nil
+		if err := json.Unmarshal(got, &out); err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff([]string{"downsampled", "key", "run_id", "timestamps", "total", "values"}, keys(out.Series[0])); d != "" {
+			t.Errorf("members (-want +got):\n%s", d)
+		}
+		// Without fields, all of them, as before.
+		got = a.do("GET", "/api/v1/batch/series?key=loss&max_points=10&run="+ids[0], "", nil, 200)
+		out.Series = nil
+		if err := json.Unmarshal(got, &out); err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff([]string{"downsampled", "key", "max", "min", "run_id", "steps", "timestamps", "total", "values"}, keys(out.Series[0])); d != "" {
+			t.Errorf("members (-want +got):\n%s", d)
+		}
+	})
+
 	t.Run("errors", func(t *testing.T) {
 		for _, q := range []string{
 			"/api/v1/batch/runs",
@@ -86,8 +133,13 @@ func TestBatchReads(t *testing.T) {
 			"/api/v1/batch/series?run=" + ids[0] + "&key=loss",
 			"/api/v1/batch/series?run=" + ids[0] + "&key=loss&max_points=x",
 			"/api/v1/batch/runs?id=" + strings.Repeat("x&id=", 1000) + "x",
+			"/api/v1/batch/series?run=" + ids[0] + "&key=loss&max_points=10&fields=steps,bogus",
+			"/api/v1/batch/series?run=" + ids[0] + "&key=loss&max_points=10&fields=",
 		} {
 			got := a.do("GET", q, "", nil, 400)
+			if strings.Contains(q, "fields=") && !strings.Contains(string(got), `"field":"fields"`) {
+				t.Errorf("GET %s: %s; want the error to name fields", q, got)
+			}
 			if !strings.Contains(string(got), `"invalid"`) {
 				t.Errorf("GET %s: %s; want an invalid error", q, got)
 			}

@@ -1,24 +1,25 @@
 package http
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 
 	"github.com/trainyard/trainyard"
+	"github.com/trainyard/trainyard/httpkit"
 )
 
-// codeUnauthorized is the code of a request without a valid token; it is
-// HTTP's concern, not the domain's.
-const codeUnauthorized = "unauthorized"
+// codeUnauthorized is the code of a request without a valid credential.
+const codeUnauthorized = trainyard.EUNAUTHORIZED
 
-// codeForbidden refuses a request from a web page of another origin or to
-// a host name the server does not answer to.
-const codeForbidden = "forbidden"
+// codeForbidden refuses a request that its credential does not allow,
+// from a web page of another origin, or to a host name the server does
+// not answer to.
+const codeForbidden = trainyard.EFORBIDDEN
 
 // statusOf maps an error code to an HTTP status: the one place that does.
 func statusOf(code string) int {
@@ -39,6 +40,8 @@ func statusOf(code string) int {
 		return http.StatusUnprocessableEntity
 	case trainyard.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
+	case trainyard.ENOSPACE:
+		return http.StatusInsufficientStorage
 	}
 	return http.StatusInternalServerError
 }
@@ -58,8 +61,14 @@ type errorDetail struct {
 func writeError(w http.ResponseWriter, r *http.Request, err error, log *slog.Logger) {
 	err = translate(err)
 	code := trainyard.ErrorCode(err)
-	if code == trainyard.EINTERNAL {
+	switch code {
+	case trainyard.EINTERNAL:
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	case trainyard.ENOSPACE:
+		log.Warn("disk full: write refused", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if code == trainyard.EUNAVAILABLE {
+		w.Header().Set("Retry-After", "1")
 	}
 	d := errorDetail{Code: code, Message: trainyard.ErrorMessage(err)}
 	var e *trainyard.Error
@@ -72,9 +81,8 @@ func writeError(w http.ResponseWriter, r *http.Request, err error, log *slog.Log
 // translate turns errors of the standard library that users cause into
 // domain errors with a helpful message.
 func translate(err error) error {
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return &trainyard.Error{Code: trainyard.ETOOLARGE, Message: fmt.Sprintf("request body is larger than %d bytes; send smaller batches", mbe.Limit)}
+	if err = httpkit.TooLarge(err); trainyard.IsCode(err, trainyard.ETOOLARGE) {
+		return err
 	}
 	if errors.Is(err, errClientGone) {
 		return trainyard.Errorf(trainyard.EINVALID, "client closed the request")
@@ -84,11 +92,16 @@ func translate(err error) error {
 
 var errClientGone = errors.New("client gone")
 
-// decodeJSON reads a JSON body into v, refusing unknown fields, trailing
-// data and bodies over the limit; errors name the field at fault.
-func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
-	body := http.MaxBytesReader(w, r.Body, limit)
-	dec := json.NewDecoder(body)
+// decodeJSON reads a JSON body of at most MaxJSONBytes into v, under the
+// server's memory budget, refusing unknown fields and trailing data; errors
+// name the field at fault.
+func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	body, release, err := s.cfg.Budget.ReadBody(w, r, s.cfg.MaxJSONBytes, costJSON)
+	if err != nil {
+		return err
+	}
+	defer release()
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
@@ -129,14 +142,7 @@ func jsonError(err error) error {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode response: %w", err)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
-	return nil
+	return httpkit.WriteJSON(w, status, v)
 }
 
 func errMethod(r *http.Request) error {

@@ -8,8 +8,8 @@ import (
 )
 
 func (s *Server) submitJob(w http.ResponseWriter, r *http.Request) error {
-	var spec trainyard.JobSpec
-	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &spec); err != nil {
+	spec := trainyard.NewJobSpec()
+	if err := s.decodeJSON(w, r, &spec); err != nil {
 		return err
 	}
 	j, err := s.cfg.Jobs.Submit(r.Context(), spec)
@@ -31,6 +31,9 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if f.Limit, err = intParam(q.Get("limit"), "limit", 0, 100_000); err != nil {
+		return err
+	}
+	if f.IDPrefix, err = idPrefixParam(q.Get("id_prefix")); err != nil {
 		return err
 	}
 	js, err := s.cfg.Jobs.Jobs(r.Context(), f)
@@ -57,6 +60,32 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, j)
+}
+
+// cancelJobs cancels several jobs in one call: {"ids": [...]}.
+func (s *Server) cancelJobs(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		IDs []string `json:"ids"`
+	}
+	if err := s.decodeJSON(w, r, &body); err != nil {
+		return err
+	}
+	js, err := s.cfg.Jobs.CancelMany(r.Context(), body.IDs)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"jobs": js})
+}
+
+// idPrefixParam reads id_prefix: the start of an ID, in the ID alphabet.
+func idPrefixParam(v string) (string, error) {
+	if v == "" {
+		return "", nil
+	}
+	if err := trainyard.ValidateID("id_prefix", v); err != nil {
+		return "", err
+	}
+	return v, nil
 }
 
 // intParam reads an optional integer query parameter within [lo, hi].

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/trainyard/trainyard"
+	"github.com/trainyard/trainyard/httplimit"
 )
 
 // readLogs answers a run's (or job's) log from ?offset=, as text. With
@@ -31,11 +32,30 @@ func (s *Server) readLogs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	rank := -1
+	if v := q.Get("rank"); v != "" {
+		if rank, err = intParam(v, "rank", 0, trainyard.MaxNodes*trainyard.MaxProcs); err != nil {
+			return err
+		}
+	}
 	run, err := s.cfg.Store.Run(r.Context(), id)
 	if err != nil {
 		return err
 	}
-	f, size, err := s.cfg.Logs.Open(id, offset)
+	if rank >= 0 && run.JobID != "" {
+		j, err := s.cfg.Jobs.Job(r.Context(), run.JobID)
+		if err != nil {
+			return err
+		}
+		switch ranks := j.NodeCount() * j.Procs(); {
+		case rank >= ranks:
+			return trainyard.FieldError("rank", "job %s has %d rank(s): 0 to %d", j.ID, ranks, ranks-1)
+		case ranks == 1:
+			rank = -1 // a single rank's output is the run's log
+		}
+	}
+	open := func() (io.ReadCloser, int64, error) { return s.cfg.Logs.ReadLog(r.Context(), id, rank, offset) }
+	f, size, err := open()
 	if err != nil && !trainyard.IsCode(err, trainyard.ENOTFOUND) {
 		return err
 	}
@@ -49,11 +69,13 @@ func (s *Server) readLogs(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if !follow || run.State.Terminal() {
 		if f != nil {
-			io.Copy(w, f) // a failed write means the client left
+			httplimit.Stream(r) // a long log is a download
+			io.Copy(w, f)       // a failed write means the client left
 		}
 		return nil
 	}
 	w.Header().Set("Cache-Control", "no-store")
+	httplimit.Stream(r) // runs as long as the client takes what is sent
 	w.WriteHeader(http.StatusOK)
 	fl := http.NewResponseController(w)
 	fl.Flush()
@@ -63,7 +85,7 @@ func (s *Server) readLogs(w http.ResponseWriter, r *http.Request) error {
 	ended := false
 	for {
 		if f == nil { // no output yet: look again
-			if f, _, err = s.cfg.Logs.Open(id, offset); err != nil {
+			if f, _, err = open(); err != nil {
 				f = nil
 			}
 		}
@@ -104,11 +126,12 @@ func (s *Server) appendLogs(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.cfg.Store.Run(r.Context(), id); err != nil {
 		return err
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	body, release, err := s.cfg.Budget.ReadBody(w, r, s.cfg.MaxJSONBytes, costText)
 	if err != nil {
 		return err
 	}
-	if err := s.cfg.Logs.Append(id, body); err != nil {
+	defer release()
+	if err := s.cfg.Logs.AppendLog(r.Context(), id, body); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, map[string]int{"appended": len(body)})

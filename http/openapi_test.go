@@ -20,11 +20,14 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
 	"github.com/trainyard/trainyard"
+	"github.com/trainyard/trainyard/access"
 	"github.com/trainyard/trainyard/disk"
 	"github.com/trainyard/trainyard/dispatch"
 	"github.com/trainyard/trainyard/executor/local"
 	"github.com/trainyard/trainyard/http"
 	"github.com/trainyard/trainyard/sqlite"
+	"github.com/trainyard/trainyard/sweep"
+	"github.com/trainyard/trainyard/tracking"
 )
 
 // The test binary doubles as the job shim, as the trainyard binary does.
@@ -92,6 +95,7 @@ func TestDocumentNamesEveryRoute(t *testing.T) {
 
 type apiRig struct {
 	t      *testing.T
+	header nethttp.Header // sent with every request
 	api    *http.Server
 	srv    *httptest.Server
 	router routers.Router
@@ -108,17 +112,28 @@ func newAPIRig(t *testing.T, allowedHosts ...string) *apiRig {
 	t.Cleanup(func() { store.Close() })
 	logs, _ := disk.NewLogs(filepath.Join(dir, "logs"))
 	arts, _ := disk.NewArtifacts(filepath.Join(dir, "artifacts"))
-	exec, err := local.New(local.Config{ShimCommand: []string{os.Args[0]}, StateDir: filepath.Join(dir, "state")})
+	m := trainyard.Machine{Hostname: "h", CPUs: 2, Memory: 4 << 30, GPUs: []trainyard.GPU{{Index: 0, UUID: "GPU-0", Name: "fake", MemoryTotal: 1 << 30, Utilization: -1}}, Source: "test"}
+	exec, err := local.New(local.Config{ShimCommand: []string{os.Args[0]}, StateDir: filepath.Join(dir, "state"), Node: m.Node()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := trainyard.Machine{Hostname: "h", CPUs: 2, Memory: 4 << 30, GPUs: []trainyard.GPU{{Index: 0, UUID: "GPU-0", Name: "fake", MemoryTotal: 1 << 30, Utilization: -1}}, Source: "test"}
-	d := dispatch.New(dispatch.Config{Machine: m, BaseEnv: []string{shimEnv + "=1", "PATH=" + os.Getenv("PATH")}, DefaultWorkdir: dir}, store, exec, logs)
+	var sweeps *sweep.Service
+	d := dispatch.New(dispatch.Config{Machine: m, BaseEnv: []string{shimEnv + "=1", "PATH=" + os.Getenv("PATH")}, DefaultWorkdir: dir,
+		OnChange: func(j *trainyard.Job) { sweeps.OnJob(j) }}, store, exec, logs)
+	sweeps = sweep.New(sweep.Config{Store: store, Jobs: d, CheckpointDir: filepath.Join(dir, "ckpt"), Authorize: access.Sweeps})
 	if err := d.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(d.Close)
-	api := http.New(http.Config{Jobs: d, Store: store, Artifacts: arts, Logs: logs, Version: "test", LogPollInterval: 20 * time.Millisecond, AllowedHosts: allowedHosts})
+	if err := sweeps.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sweeps.Close)
+	acc := access.New(access.Config{Store: store})
+	t.Cleanup(acc.Close)
+	tracker := tracking.New(tracking.Config{Store: acc.Store(), OnMetrics: sweeps.ObserveMetrics})
+	api := http.New(http.Config{Jobs: acc.Jobs(d), Store: acc.Store(), Artifacts: acc.Artifacts(arts), Logs: acc.Logs(logs), Access: acc,
+		Version: "test", LogPollInterval: 20 * time.Millisecond, AllowedHosts: allowedHosts, Tracking: tracker, Sweeps: sweeps})
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	doc := loadDoc(t)
@@ -127,7 +142,7 @@ func newAPIRig(t *testing.T, allowedHosts ...string) *apiRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &apiRig{t: t, api: api, srv: srv, router: router, seen: map[string]bool{}}
+	return &apiRig{t: t, api: api, srv: srv, router: router, seen: map[string]bool{}, header: nethttp.Header{}}
 }
 
 // do sends a request, checks request and answer against the document and
@@ -160,6 +175,9 @@ func (a *apiRig) do(method, path, contentType string, body []byte, status int) [
 	req, _ = nethttp.NewRequest(method, a.srv.URL+path, bytes.NewReader(body))
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	for k, vs := range a.header {
+		req.Header[k] = vs
 	}
 	resp, err := nethttp.DefaultClient.Do(req)
 	if err != nil {
@@ -196,6 +214,7 @@ func TestAnswersMatchTheDocument(t *testing.T) {
 	a.do("GET", "/api/v1/health", "", nil, 200)
 	a.do("GET", "/api/v1/openapi.json", "", nil, 200)
 	a.do("GET", "/api/v1/machine", "", nil, 200)
+	a.do("GET", "/api/v1/executor", "", nil, 200)
 
 	job := a.do("POST", "/api/v1/jobs", js, jsonBody(`{"name":"j","command":["sh","-c","echo hi; sleep 0.2"],"resources":{"gpus":1,"cpus":1,"memory":"1GiB"},"config":{"a":{"b":1}},"tags":{"t":"v"}}`), 201)
 	id := between(string(job), `"id":"`, `"`)
@@ -209,6 +228,16 @@ func TestAnswersMatchTheDocument(t *testing.T) {
 	a.do("GET", "/api/v1/jobs/"+id, "", nil, 200)
 	a.do("GET", "/api/v1/jobs/nope", "", nil, 404)
 	a.do("GET", "/api/v1/jobs/"+id+"/logs?follow=true", "", nil, 200) // returns when the job ends
+	a.do("GET", "/api/v1/jobs/"+id+"/logs?rank=0", "", nil, 200)
+	a.do("GET", "/api/v1/jobs/"+id+"/logs?rank=1", "", nil, 400)
+	a.do("POST", "/api/v1/jobs", js, jsonBody(`{"command":["true"],"nodes":2}`), 422)
+	a.do("POST", "/api/v1/jobs", js, jsonBody(`{"command":["true"],"launch":"mpi"}`), 400)
+	a.do("GET", "/api/v1/jobs?id_prefix="+wid[:4], "", nil, 200)
+	a.do("GET", "/api/v1/jobs?id_prefix=a%20b", "", nil, 400)
+	w2 := between(string(a.do("POST", "/api/v1/jobs", js, jsonBody(`{"command":["sleep","30"],"resources":{"gpus":1}}`), 201)), `"id":"`, `"`)
+	a.do("POST", "/api/v1/jobs/cancel", js, jsonBody(`{"ids":["`+w2+`","nope"]}`), 404)
+	a.do("POST", "/api/v1/jobs/cancel", js, jsonBody(`{"ids":[]}`), 400)
+	a.do("POST", "/api/v1/jobs/cancel", js, jsonBody(`{"ids":["`+w2+`"]}`), 200)
 	a.do("POST", "/api/v1/jobs/"+wid+"/cancel", "", nil, 200)
 	a.do("POST", "/api/v1/jobs/"+id+"/cancel", "", nil, 409)
 
@@ -217,6 +246,9 @@ func TestAnswersMatchTheDocument(t *testing.T) {
 	a.do("POST", "/api/v1/runs", js, jsonBody(`{"id":"`+rid+`"}`), 409)
 	a.do("GET", "/api/v1/runs", "", nil, 200)
 	a.do("GET", "/api/v1/runs?project=p&filter="+urlq("metrics.loss < 1")+"&order_by="+urlq("metrics.loss DESC"), "", nil, 200)
+	if got := a.do("GET", "/api/v1/runs?id_prefix="+rid[:5], "", nil, 200); !strings.Contains(string(got), rid) {
+		t.Errorf("runs?id_prefix=%s lacks run %s: %s", rid[:5], rid, got)
+	}
 	a.do("GET", "/api/v1/runs?filter="+urlq("metrics.loss <"), "", nil, 400)
 	a.do("GET", "/api/v1/runs/"+rid, "", nil, 200)
 	a.do("PATCH", "/api/v1/runs/"+rid, js, jsonBody(`{"summary":{"best":1},"tags":{"x":"y"},"delete_tags":["k"]}`), 200)
@@ -238,6 +270,39 @@ func TestAnswersMatchTheDocument(t *testing.T) {
 	a.do("DELETE", "/api/v1/runs/"+rid+"/artifacts/dir", "", nil, 204)
 	a.do("GET", "/api/v1/runs/"+rid+"/artifacts/dir/a.txt", "", nil, 404)
 	a.do("GET", "/api/v1/projects", "", nil, 200)
+	exerciseSweeps(a)
+
+	// Users: the first one turns access control on and gets a token.
+	a.do("GET", "/api/v1/auth/config", "", nil, 200)
+	a.do("GET", "/api/v1/auth/me", "", nil, 200)
+	a.do("POST", "/api/v1/users", js, jsonBody(`{"name":"alice"}`), 400) // the first user must be an admin
+	root := a.do("POST", "/api/v1/users", js, jsonBody(`{"name":"root","admin":true}`), 201)
+	a.do("GET", "/api/v1/users", "", nil, 401)
+	a.header.Set("Authorization", "Bearer "+between(string(root), `"secret":"`, `"`))
+	a.do("GET", "/api/v1/auth/me", "", nil, 200)
+	a.do("POST", "/api/v1/users", js, jsonBody(`{"name":"alice","password":"correct horse","roles":{"p":"member","*":"viewer"},"token":true}`), 201)
+	a.do("POST", "/api/v1/users", js, jsonBody(`{"name":"alice","password":"correct horse"}`), 409)
+	a.do("POST", "/api/v1/users", js, jsonBody(`{"name":"bad name","roles":{"p":"owner"}}`), 400)
+	a.do("GET", "/api/v1/users", "", nil, 200)
+	a.do("PATCH", "/api/v1/users/alice", js, jsonBody(`{"roles":{"q":"admin","*":"none"}}`), 200)
+	a.do("PATCH", "/api/v1/users/nobody", js, jsonBody(`{"roles":{"q":"admin"}}`), 404)
+	a.do("PUT", "/api/v1/users/alice/password", js, jsonBody(`{"password":"battery staple"}`), 200)
+	a.do("PUT", "/api/v1/users/alice/password", js, jsonBody(`{"password":"short"}`), 400)
+	tok := a.do("POST", "/api/v1/tokens", js, jsonBody(`{"user":"alice","name":"ci","project":"p","role":"viewer","expires_in":"30d"}`), 201)
+	a.do("POST", "/api/v1/tokens", js, jsonBody(`{"user":"alice","role":"owner"}`), 400)
+	a.do("GET", "/api/v1/tokens?user=alice&inactive=true", "", nil, 200)
+	a.do("DELETE", "/api/v1/tokens/"+between(string(tok), `"id":"`, `"`), "", nil, 200)
+	a.do("DELETE", "/api/v1/tokens/nope", "", nil, 404)
+	a.do("GET", "/api/v1/audit?action=user.&limit=10", "", nil, 200)
+	a.do("GET", "/api/v1/audit?since=yesterday", "", nil, 400)
+	a.header.Del("Authorization")
+	a.do("POST", "/api/v1/auth/login", js, jsonBody(`{"user":"alice","password":"wrong password"}`), 401)
+	login := a.do("POST", "/api/v1/auth/login", js, jsonBody(`{"user":"alice","password":"battery staple"}`), 200)
+	_ = login
+	a.do("POST", "/api/v1/auth/logout", "", nil, 200)
+	a.header.Set("Authorization", "Bearer "+between(string(root), `"secret":"`, `"`))
+	a.do("DELETE", "/api/v1/users/alice", "", nil, 204)
+	a.do("DELETE", "/api/v1/users/alice", "", nil, 404)
 
 	doc := loadDoc(t)
 	for path, item := range doc.Paths.Map() {

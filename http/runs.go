@@ -2,7 +2,6 @@ package http
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/trainyard/trainyard"
 	"github.com/trainyard/trainyard/runquery"
@@ -10,51 +9,14 @@ import (
 
 func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
 	var n trainyard.NewRun
-	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &n); err != nil {
+	if err := s.decodeJSON(w, r, &n); err != nil {
 		return err
 	}
-	if err := n.Validate(); err != nil {
-		return err
-	}
-	now := s.cfg.Clock().UTC()
-	run := &trainyard.Run{
-		ID: n.ID, Project: n.Project, Name: n.Name, State: trainyard.StateRunning,
-		Config: trainyard.FlattenConfig(n.Config), Tags: n.Tags, Summary: map[string]any{},
-		Command: n.Command, Workdir: n.Workdir, Git: n.Git, CreatedAt: now, StartedAt: now,
-	}
-	if !n.StartedAt.IsZero() {
-		run.CreatedAt, run.StartedAt = n.StartedAt.UTC(), n.StartedAt.UTC()
-	}
-	if run.Project == "" {
-		run.Project = trainyard.DefaultProject
-	}
-	if run.Tags == nil {
-		run.Tags = map[string]string{}
-	}
-	chosen := run.ID != ""
-	for attempt := 0; ; attempt++ {
-		if !chosen {
-			run.ID = s.cfg.NewID()
-		}
-		if run.Name == "" {
-			run.Name = run.ID
-		}
-		err := s.cfg.Store.CreateRun(r.Context(), run)
-		if err == nil {
-			break
-		}
-		if chosen || !trainyard.IsCode(err, trainyard.ECONFLICT) || attempt == 3 {
-			return err
-		}
-		if run.Name == run.ID {
-			run.Name = ""
-		}
-	}
-	got, err := s.cfg.Store.Run(r.Context(), run.ID)
+	got, err := s.cfg.Tracking.CreateRun(r.Context(), n)
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Location", "/api/v1/runs/"+run.ID)
+	w.Header().Set("Location", "/api/v1/runs/"+got.ID)
 	return writeJSON(w, http.StatusCreated, got)
 }
 
@@ -79,38 +41,39 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return trainyard.FieldError("order_by", "%v", err)
 	}
+	prefix, err := idPrefixParam(q.Get("id_prefix"))
+	if err != nil {
+		return err
+	}
+	token := q.Get("page_token")
 	var runs []*trainyard.Run
-	if len(filter.Clauses) == 0 && len(order) == 0 {
+	var next string
+	if len(filter.Clauses) == 0 && len(order) == 0 && prefix == "" && token == "" {
 		if runs, err = s.cfg.Store.Runs(r.Context(), f); err != nil {
 			return err
 		}
 	} else {
-		// The store's in-memory index filters and orders without reading
-		// every run from the database.
-		search := trainyard.RunSearch{Offset: f.Offset, Limit: f.Limit}
+		// The store answers the parsed search (SQL on PostgreSQL, its index
+		// in memory on SQLite), ordered newest first after order_by.
+		search := trainyard.RunSearch{Filter: filter.Clauses, Order: order, IDPrefix: prefix, PageToken: token, Offset: f.Offset, Limit: f.Limit}
 		if f.Project != "" {
 			search.Projects = []string{f.Project}
 		}
-		search.Match = func(run *trainyard.Run) bool {
-			return (f.State == "" || run.State == f.State) && filter.Match(runquery.RunRecord{Run: run})
+		if f.State != "" {
+			search.Filter = append(search.Filter, trainyard.RunClause{Kind: trainyard.RunAttribute, Key: trainyard.AttrState, Op: "=", Str: string(f.State)})
 		}
-		search.Compare = func(a, b *trainyard.Run) int {
-			if c := runquery.Compare(runquery.RunRecord{Run: a}, runquery.RunRecord{Run: b}, order); c != 0 {
-				return c
-			}
-			if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 { // then newest first
-				return c
-			}
-			return strings.Compare(b.ID, a.ID)
-		}
-		if runs, _, err = s.cfg.Store.SearchRuns(r.Context(), search); err != nil {
+		if runs, next, err = s.cfg.Store.SearchRuns(r.Context(), search); err != nil {
 			return err
 		}
 	}
 	if runs == nil {
 		runs = []*trainyard.Run{}
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"runs": runs})
+	out := map[string]any{"runs": runs}
+	if next != "" {
+		out["next_page_token"] = next
+	}
+	return writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
@@ -123,23 +86,10 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) updateRun(w http.ResponseWriter, r *http.Request) error {
 	var u trainyard.RunUpdate
-	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &u); err != nil {
+	if err := s.decodeJSON(w, r, &u); err != nil {
 		return err
 	}
-	if err := u.Validate(); err != nil {
-		return err
-	}
-	id := r.PathValue("id")
-	if u.State != nil {
-		cur, err := s.cfg.Store.Run(r.Context(), id)
-		if err != nil {
-			return err
-		}
-		if cur.JobID != "" && *u.State != cur.State {
-			return trainyard.FieldError("state", "run %s belongs to job %s, whose state trainyard keeps; cancel the job instead", id, cur.JobID)
-		}
-	}
-	run, err := s.cfg.Store.UpdateRun(r.Context(), id, u)
+	run, err := s.cfg.Tracking.UpdateRun(r.Context(), r.PathValue("id"), u)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	nethttp "net/http"
+
 	"github.com/trainyard/trainyard/http"
 )
 
@@ -48,4 +50,41 @@ func TestRequestsFromOtherOriginsAndHostsAreRefused(t *testing.T) {
 		})
 	}
 	_ = http.Routes
+}
+
+// A mounted API (the MLflow REST API) sits behind the same checks as the
+// native one, and gets paths with dot segments as they were sent.
+func TestMountsAreBehindTheChecks(t *testing.T) {
+	var got []string
+	mounted := nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		got = append(got, r.URL.Path)
+		w.WriteHeader(299)
+	})
+	api := http.New(http.Config{Token: "tok", AllowedHosts: []string{"localhost"},
+		Mounts: []http.Mount{{Patterns: []string{"/api/2.0/mlflow/", "/health"}, Handler: mounted}}})
+	for _, tc := range []struct {
+		name, method, path, host, token string
+		status                          int
+	}{
+		{"no token", "GET", "/api/2.0/mlflow/runs/get", "localhost", "", 401},
+		{"foreign host", "GET", "/api/2.0/mlflow/runs/get", "evil.example", "tok", 403},
+		{"mounted", "GET", "/api/2.0/mlflow/runs/get", "localhost", "tok", 299},
+		{"exact pattern", "GET", "/health", "localhost", "tok", 299},
+		{"dot segments reach the mount uncleaned", "PUT", "/api/2.0/mlflow/a/../b", "localhost", "tok", 299},
+		{"not mounted", "GET", "/api/2.0/other", "localhost", "tok", 404},
+	} {
+		req := httptest.NewRequest(tc.method, tc.path, nil)
+		req.Host = tc.host
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		rec := httptest.NewRecorder()
+		api.ServeHTTP(rec, req)
+		if rec.Code != tc.status {
+			t.Errorf("%s: status %d, want %d: %s", tc.name, rec.Code, tc.status, rec.Body)
+		}
+	}
+	if want := []string{"/api/2.0/mlflow/runs/get", "/health", "/api/2.0/mlflow/a/../b"}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("mounted handler saw %v, want %v", got, want)
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/trainyard/trainyard"
 )
 
 // Record looks up what a filter or an ordering asks about one run. Attr
@@ -20,28 +22,33 @@ type Record interface {
 	Attr(name string) (any, bool)
 }
 
-// Match reports whether the record satisfies every clause. A clause about
-// a value the run does not have is false (as in MLflow).
-func (f *Filter) Match(r Record) bool {
-	for i := range f.Clauses {
-		if !f.Clauses[i].match(r) {
+// Match reports whether the record satisfies every clause, with the
+// semantics of trainyard.RunSearch: a clause about a value the run does
+// not have is false (as in MLflow).
+func (f *Filter) Match(r Record) bool { return MatchAll(f.Clauses, r) }
+
+// MatchAll reports whether the record satisfies every clause.
+func MatchAll(clauses []Clause, r Record) bool {
+	for i := range clauses {
+		if !MatchClause(&clauses[i], r) {
 			return false
 		}
 	}
 	return true
 }
 
-func (c *Clause) match(r Record) bool {
+// MatchClause reports whether the record satisfies one clause.
+func MatchClause(c *Clause, r Record) bool {
 	switch c.Kind {
 	case Metric:
 		v, ok := r.Metric(c.Key)
-		return ok && compareNum(v, c.Op, c.Num)
+		return ok && MatchNumber(c, v)
 	case Param:
 		v, ok := r.Param(c.Key)
-		return ok && c.compareStr(v)
+		return ok && MatchString(c, v)
 	case Tag:
 		v, ok := r.Tag(c.Key)
-		return ok && c.compareStr(v)
+		return ok && MatchString(c, v)
 	}
 	v, ok := r.Attr(c.Key)
 	if !ok {
@@ -49,22 +56,31 @@ func (c *Clause) match(r Record) bool {
 	}
 	switch x := v.(type) {
 	case float64:
-		n := c.Num
-		if !c.IsNum {
-			var err error
-			if n, err = strconv.ParseFloat(c.Str, 64); err != nil {
-				return false
-			}
-		}
-		return compareNum(x, c.Op, n)
+		return MatchNumber(c, x)
 	case string:
-		return c.compareStr(x)
+		return MatchString(c, x)
 	}
 	return false
 }
 
-func compareNum(v float64, op string, x float64) bool {
-	switch op {
+// ClauseNumber is the number a clause compares numbers with: its number,
+// or its string parsed as one; ok is false when it has none.
+func ClauseNumber(c *Clause) (float64, bool) {
+	if c.IsNum {
+		return c.Num, true
+	}
+	n, err := strconv.ParseFloat(c.Str, 64)
+	return n, err == nil
+}
+
+// MatchNumber reports whether the number v satisfies the clause (=, !=,
+// <, <=, >, >=; any other operator is false). NaN equals nothing.
+func MatchNumber(c *Clause, v float64) bool {
+	x, ok := ClauseNumber(c)
+	if !ok {
+		return false
+	}
+	switch c.Op {
 	case "=":
 		return v == x
 	case "!=":
@@ -81,16 +97,17 @@ func compareNum(v float64, op string, x float64) bool {
 	return false
 }
 
-func (c *Clause) compareStr(v string) bool {
+// MatchString reports whether the string v satisfies the clause.
+func MatchString(c *Clause, v string) bool {
 	switch c.Op {
 	case "=":
 		return v == c.Str
 	case "!=":
 		return v != c.Str
 	case "LIKE":
-		return likeRegexp(c.Str, false).MatchString(v)
+		return likeRegexp(c.Str).MatchString(v)
 	case "ILIKE":
-		return likeRegexp(c.Str, true).MatchString(v)
+		return likeRegexp(strings.ToLower(c.Str)).MatchString(strings.ToLower(v))
 	case "IN":
 		return slices.Contains(c.Values, v)
 	case "NOT IN":
@@ -109,20 +126,14 @@ func (c *Clause) compareStr(v string) bool {
 
 var likeCache sync.Map // pattern → *regexp.Regexp
 
-// likeRegexp turns an SQL LIKE pattern (% any run, _ one character) into a
-// regular expression.
-func likeRegexp(pattern string, fold bool) *regexp.Regexp {
-	key := strconv.FormatBool(fold) + pattern
-	if re, ok := likeCache.Load(key); ok {
+// likeRegexp turns an SQL LIKE pattern (% any run, _ one character, no
+// escape character) into a regular expression.
+func likeRegexp(pattern string) *regexp.Regexp {
+	if re, ok := likeCache.Load(pattern); ok {
 		return re.(*regexp.Regexp)
 	}
 	var b strings.Builder
-	b.WriteString("^")
-	if fold {
-		b.WriteString("(?is)")
-	} else {
-		b.WriteString("(?s)")
-	}
+	b.WriteString("^(?s)")
 	for _, r := range pattern {
 		switch r {
 		case '%':
@@ -135,16 +146,12 @@ func likeRegexp(pattern string, fold bool) *regexp.Regexp {
 	}
 	b.WriteString("$")
 	re := regexp.MustCompile(b.String())
-	likeCache.Store(key, re)
+	likeCache.Store(pattern, re)
 	return re
 }
 
-// OrderTerm is one key of an ordering.
-type OrderTerm struct {
-	Kind Kind
-	Key  string
-	Desc bool
-}
+// OrderTerm is one key of an ordering (trainyard.RunOrder).
+type OrderTerm = trainyard.RunOrder
 
 // ParseOrderBy reads terms such as "metrics.loss ASC" or
 // "attributes.start_time DESC".
@@ -181,31 +188,36 @@ func ParseOrderBy(terms []string) ([]OrderTerm, error) {
 	return out, nil
 }
 
-// Compare orders two records by the terms. Runs without a value sort last
-// whatever the direction; NaN sorts after numbers.
+// Compare orders two records by the terms, as trainyard.RunSearch says:
+// missing values last whatever the direction; NaN above other numbers;
+// params and tags that are numbers before the others, by number.
 func Compare(a, b Record, terms []OrderTerm) int {
 	for _, t := range terms {
 		va, oka := value(a, t)
 		vb, okb := value(b, t)
-		var c int
-		switch {
-		case !oka && !okb:
-			continue
-		case !oka:
-			return 1
-		case !okb:
-			return -1
-		default:
-			c = compareValues(va, vb)
-		}
-		if t.Desc {
-			c = -c
-		}
-		if c != 0 {
+		if c := compareTerm(t, va, oka, vb, okb); c != 0 {
 			return c
 		}
 	}
 	return 0
+}
+
+func compareTerm(t OrderTerm, va any, oka bool, vb any, okb bool) int {
+	var c int
+	switch {
+	case !oka && !okb:
+		return 0
+	case !oka:
+		return 1
+	case !okb:
+		return -1
+	default:
+		c = compareValues(t.Kind, va, vb)
+	}
+	if t.Desc {
+		c = -c
+	}
+	return c
 }
 
 func value(r Record, t OrderTerm) (any, bool) {
@@ -223,31 +235,49 @@ func value(r Record, t OrderTerm) (any, bool) {
 	return r.Attr(t.Key)
 }
 
-func compareValues(a, b any) int {
+// CompareFloats orders numbers with NaN above all others (equal to NaN).
+func CompareFloats(x, y float64) int {
+	switch {
+	case math.IsNaN(x) && math.IsNaN(y):
+		return 0
+	case math.IsNaN(x):
+		return 1
+	case math.IsNaN(y):
+		return -1
+	}
+	return cmp.Compare(x, y)
+}
+
+// NumericString reports whether a param or tag value sorts as a number,
+// and which: strconv.ParseFloat accepts it and it is not NaN.
+func NumericString(s string) (float64, bool) {
+	f, err := strconv.ParseFloat(s, 64)
+	return f, err == nil && !math.IsNaN(f)
+}
+
+func compareValues(kind Kind, a, b any) int {
 	switch x := a.(type) {
 	case float64:
 		y, ok := b.(float64)
 		if !ok {
 			return -1
 		}
-		switch {
-		case math.IsNaN(x) && math.IsNaN(y):
-			return 0
-		case math.IsNaN(x):
-			return 1
-		case math.IsNaN(y):
-			return -1
-		}
-		return cmp.Compare(x, y)
+		return CompareFloats(x, y)
 	case string:
 		y, ok := b.(string)
 		if !ok {
 			return 1
 		}
-		// Params hold numbers as strings: compare them as numbers when both are.
-		if fx, err := strconv.ParseFloat(x, 64); err == nil {
-			if fy, err := strconv.ParseFloat(y, 64); err == nil {
+		if kind == Param || kind == Tag {
+			fx, nx := NumericString(x)
+			fy, ny := NumericString(y)
+			switch {
+			case nx && ny:
 				return cmp.Compare(fx, fy)
+			case nx:
+				return -1
+			case ny:
+				return 1
 			}
 		}
 		return strings.Compare(x, y)

@@ -20,32 +20,23 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/trainyard/trainyard"
 )
 
 // Kind is the kind of value an identifier names.
-type Kind int
+type Kind = trainyard.RunKind
 
 const (
-	Metric Kind = iota
-	Param
-	Tag
-	Attribute
+	Metric    = trainyard.RunMetric
+	Param     = trainyard.RunParam
+	Tag       = trainyard.RunTag
+	Attribute = trainyard.RunAttribute
 )
 
-func (k Kind) String() string {
-	return [...]string{"metrics", "params", "tags", "attributes"}[k]
-}
-
-// Clause is one comparison: Kind.Key Op Value.
-type Clause struct {
-	Kind   Kind
-	Key    string
-	Op     string   // =, !=, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN
-	Str    string   // string value
-	Num    float64  // numeric value, when IsNum
-	IsNum  bool     // the value was a number
-	Values []string // for IN and NOT IN
-}
+// Clause is one comparison: Kind.Key Op Value (trainyard.RunClause, the
+// form stores answer).
+type Clause = trainyard.RunClause
 
 // Filter is clauses that must all hold. The zero Filter matches every run.
 type Filter struct {

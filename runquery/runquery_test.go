@@ -3,6 +3,7 @@ package runquery
 import (
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,5 +123,90 @@ func FuzzParse(f *testing.F) {
 		if fl, err := Parse(s); err == nil {
 			fl.Match(runs[0])
 		}
+	})
+}
+
+// Params and tags sort numbers first (by number), then the rest bytewise:
+// a total order, so that every store can sort the same way.
+func TestOrderParamsNumbersFirst(t *testing.T) {
+	vals := []any{"10", "9", "#x", "abc", "1e-3", "NaN", "-inf", 2.5, "Abc"}
+	var rs []RunRecord
+	for i, v := range vals {
+		rs = append(rs, RunRecord{&trainyard.Run{ID: string(rune('a' + i)), Config: map[string]any{"v": v}}})
+	}
+	for _, desc := range []bool{false, true} {
+		terms := []OrderTerm{{Kind: Param, Key: "v", Desc: desc}}
+		got := slices.Clone(rs)
+		slices.SortStableFunc(got, func(a, b RunRecord) int { return Compare(a, b, terms) })
+		var order []string
+		for _, r := range got {
+			order = append(order, ParamString(r.Config["v"]))
+		}
+		want := []string{"-inf", "1e-3", "2.5", "9", "10", "#x", "Abc", "NaN", "abc"}
+		if desc {
+			slices.Reverse(want)
+		}
+		if !slices.Equal(order, want) {
+			t.Errorf("desc=%v: %v, want %v", desc, order, want)
+		}
+	}
+}
+
+// A search pages with tokens: the pages together are the whole answer,
+// and a run created after the first page does not shift the next one.
+func TestSearchPages(t *testing.T) {
+	var all []*trainyard.Run
+	for i := range 10 {
+		all = append(all, &trainyard.Run{ID: string(rune('a' + i)), CreatedAt: time.UnixMilli(int64(i % 3)),
+			Metrics: map[string]trainyard.MetricSummary{"m": {Count: 1, Last: trainyard.Float([]float64{1, math.NaN(), math.Inf(-1)}[i%3])}}})
+	}
+	q := trainyard.RunSearch{Order: []OrderTerm{{Kind: Metric, Key: "m", Desc: true}}, Limit: 4}
+	whole, next, err := Search(all, trainyard.RunSearch{Order: q.Order})
+	if err != nil || next != "" || len(whole) != 10 {
+		t.Fatalf("whole: %d runs, next %q, %v", len(whole), next, err)
+	}
+	var got []*trainyard.Run
+	for {
+		page, next, err := Search(all, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, page...)
+		if next == "" {
+			break
+		}
+		if len(got) == 4 { // a new run that sorts first: later pages keep their place
+			all = append(all, &trainyard.Run{ID: "new", CreatedAt: time.UnixMilli(9), Metrics: map[string]trainyard.MetricSummary{"m": {Count: 1, Last: trainyard.Float(math.NaN())}}})
+		}
+		q.PageToken = next
+	}
+	if !slices.Equal(got, whole) {
+		t.Fatalf("pages %v, want %v", ids(got), ids(whole))
+	}
+	if _, _, err := Search(all, trainyard.RunSearch{PageToken: q.PageToken}); trainyard.ErrorCode(err) != trainyard.EINVALID {
+		t.Fatalf("a token of another order: %v, want EINVALID", err)
+	}
+	if _, _, err := Search(all, trainyard.RunSearch{PageToken: "%%%"}); trainyard.ErrorCode(err) != trainyard.EINVALID {
+		t.Fatalf("a broken token: %v, want EINVALID", err)
+	}
+}
+
+func ids(rs []*trainyard.Run) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.ID)
+	}
+	return out
+}
+
+func FuzzParseOrderBy(f *testing.F) {
+	f.Add("metrics.loss ASC\nparams.lr DESC")
+	f.Add("attributes.start_time\ntags.`a b` desc")
+	f.Fuzz(func(t *testing.T, s string) {
+		terms, err := ParseOrderBy(strings.Split(s, "\n"))
+		if err != nil {
+			return
+		}
+		Compare(runs[0], runs[1], terms)
 	})
 }

@@ -10,18 +10,22 @@ import (
 // job is a queued job during one walk.
 type job struct {
 	id     string
-	req    amounts
+	req    amounts       // per node
+	nodes  int           // at least 1
 	waited time.Duration // Now − Submitted
-	aged   bool          // it can run here and has waited the backfill window
 	src    int           // index in Snapshot.Queue
+	cls    *class        // the nodes that match its pool and GPU type
+	can    bool          // it fits enough of them when they are empty
+	aged   bool          // it can run here and has waited the backfill window
 }
 
 // sortedJobs returns the queue in scheduling order: priority descending,
-// then Submitted ascending, then ID ascending. Requests break the remaining
-// ties so that even duplicate IDs cannot make the result depend on input
-// order. Submitted is compared as an instant (Unix seconds, then
-// nanoseconds); monotonic clock readings play no part.
-func sortedJobs(queue []Pending, now time.Time, window time.Duration, capacity amounts) []job {
+// then Submitted ascending, then ID ascending. The rest of a job (request,
+// nodes, pool, GPU type) breaks the remaining ties so that even duplicate
+// IDs cannot make the result depend on input order. Submitted is compared
+// as an instant (Unix seconds, then nanoseconds); monotonic clock readings
+// play no part.
+func sortedJobs(queue []Pending, now time.Time) []job {
 	order := packedOrder(queue)
 	if order == nil {
 		order = generalOrder(queue)
@@ -30,8 +34,7 @@ func sortedJobs(queue []Pending, now time.Time, window time.Duration, capacity a
 	for i, k := range order {
 		p := &queue[k]
 		j := &jobs[i]
-		j.id, j.req, j.waited, j.src = p.ID, amountsOf(p.Request), now.Sub(p.Submitted), k
-		j.aged = j.waited >= window && j.req.fits(capacity)
+		j.id, j.req, j.nodes, j.waited, j.src = p.ID, amountsOf(p.Request), max(1, p.Nodes), now.Sub(p.Submitted), k
 	}
 	return jobs
 }
@@ -116,7 +119,10 @@ func compareTies(p, q *Pending) int {
 		return c
 	}
 	x, y := amountsOf(p.Request), amountsOf(q.Request)
-	return slices.Compare(x[:], y[:])
+	if c := slices.Compare(x[:], y[:]); c != 0 {
+		return c
+	}
+	return cmp.Or(cmp.Compare(max(1, p.Nodes), max(1, q.Nodes)), strings.Compare(p.Pool, q.Pool), strings.Compare(p.GPUType, q.GPUType))
 }
 
 // radixSort sorts keys ascending: a byte-wise LSD radix sort that skips the

@@ -2,7 +2,6 @@ package sched
 
 import (
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/trainyard/trainyard"
@@ -10,10 +9,6 @@ import (
 
 // DefaultBackfillWindow is the backfill window of a Config that names none.
 const DefaultBackfillWindow = 5 * time.Minute
-
-// maxImplicitGPUs bounds the GPU indices made up from Capacity.GPUs when a
-// Snapshot names none, so that a corrupt count cannot exhaust memory.
-const maxImplicitGPUs = 1 << 16
 
 // Config tunes Schedule.
 type Config struct {
@@ -37,45 +32,58 @@ func (c Config) window() time.Duration {
 
 // Pending is a queued job as the scheduler sees it.
 type Pending struct {
-	ID        string
-	Request   trainyard.Resources // negative amounts count as 0
-	Priority  int                 // higher runs first
+	ID string
+	// Request is what the job needs on each of its nodes. Negative
+	// amounts count as 0.
+	Request trainyard.Resources
+	// Nodes is how many nodes the job runs on, each giving it Request;
+	// 0 (or less) counts as 1. A job of several nodes starts on all of
+	// them at once or not at all (a gang).
+	Nodes int
+	// Pool, when set, restricts the job to nodes whose label
+	// trainyard.LabelPool names it (trainyard.PoolMatches).
+	Pool string
+	// GPUType, when set, restricts the job to nodes whose label
+	// trainyard.LabelGPUType matches it (trainyard.GPUTypeMatches).
+	GPUType   string
+	Priority  int // higher runs first
 	Submitted time.Time
 }
 
 // Running is a job that holds resources now.
 type Running struct {
-	ID      string
-	Request trainyard.Resources // its CPUs and Memory are in use; its GPUs count is not used
-	GPUs    []int               // the GPU indices it holds
+	ID string
+	// Placement is what it holds on each node: GPUs by index, CPUs and
+	// memory.
+	Placement []trainyard.Placement
 }
 
 // Snapshot is everything Schedule needs to know, taken at Now. Schedule
 // reads it and never keeps or changes it.
 type Snapshot struct {
 	Now time.Time
-	// Capacity is the whole machine: GPU count, CPU cores, memory bytes.
-	// Negative amounts count as 0.
-	Capacity trainyard.Resources
-	// GPUs are the indices of the GPUs that exist (usually 0..n-1; may
-	// have holes). When empty, the machine has GPUs 0..Capacity.GPUs-1.
-	// When it names more distinct indices than Capacity.GPUs, only the
-	// lowest Capacity.GPUs of them are used.
-	GPUs []int
-	// Running jobs hold the GPUs they name (those not among the machine's
-	// GPUs are ignored; a GPU named twice is simply busy) and the CPUs and
-	// memory they request. Running jobs may overcommit the machine; free
-	// amounts then count as 0.
+	// Nodes are the machines jobs may run on, in any order. Names should
+	// be unique: of several nodes with the same name only the first in
+	// this list is used. A node's GPUs are its distinct indices; negative
+	// CPUs and memory count as 0.
+	Nodes []trainyard.Node
+	// Running jobs hold what their placements name: the GPUs (those a node
+	// lacks are ignored; a GPU named twice is simply busy) and the CPUs and
+	// memory. Placements on nodes not in Nodes are ignored. Running jobs may
+	// overcommit a node; its free amounts then count as 0.
 	Running []Running
 	// Queue is the waiting jobs, in any order. IDs should be unique.
 	Queue []Pending
 }
 
-// Start tells the caller to start a job on the given GPUs (ascending; nil
-// when it asks for none).
+// Start tells the caller to start a job. Placement has one entry per node
+// the job asked for, on distinct nodes in node order (by name; the first
+// is node rank 0): the node's name, the GPU indices it gets there
+// (ascending; nil when it asks for none), and its CPUs and memory, which
+// are the job's Request (negative amounts as 0).
 type Start struct {
-	ID   string
-	GPUs []int
+	ID        string
+	Placement []trainyard.Placement
 }
 
 // Wait tells why a job stays queued. Position is its 1-based place in
@@ -122,153 +130,69 @@ func (a amounts) short(b amounts) int {
 	return -1
 }
 
-// gpuPool tracks the machine's GPUs during one walk of the queue.
-type gpuPool struct {
-	ids   []int   // usable indices, ascending
-	state []uint8 // gpuFree, gpuBusy or gpuHeld, by position in ids
-	next  int     // no free GPU sits below this position
-	nfree int
-}
-
-const (
-	gpuFree uint8 = iota
-	gpuBusy
-	gpuHeld
-)
-
-func newGPUPool(capacity int, named []int) *gpuPool {
-	var ids []int
-	if len(named) == 0 {
-		n := min(max(capacity, 0), maxImplicitGPUs)
-		ids = make([]int, n)
-		for i := range ids {
-			ids[i] = i
-		}
-	} else {
-		ids = slices.Clone(named)
-		slices.Sort(ids)
-		ids = slices.Compact(ids)
-		ids = ids[:min(len(ids), max(capacity, 0))]
-	}
-	return &gpuPool{ids: ids, state: make([]uint8, len(ids)), nfree: len(ids)}
-}
-
-// markBusy marks the named GPUs busy, ignoring those the machine lacks.
-func (p *gpuPool) markBusy(named []int) {
-	for _, g := range named {
-		i := sort.SearchInts(p.ids, g)
-		if i < len(p.ids) && p.ids[i] == g && p.state[i] == gpuFree {
-			p.state[i] = gpuBusy
-			p.nfree--
-		}
-	}
-}
-
-// take gives the n lowest free GPUs the state st and, when st is gpuBusy,
-// returns their indices. The caller makes sure n <= p.nfree.
-func (p *gpuPool) take(n int64, st uint8) []int {
-	if n <= 0 {
-		return nil
-	}
-	var out []int
-	if st == gpuBusy {
-		out = make([]int, 0, n)
-	}
-	for i := p.next; n > 0 && i < len(p.ids); i++ {
-		if p.state[i] != gpuFree {
-			continue
-		}
-		p.state[i] = st
-		p.nfree--
-		n--
-		if out != nil {
-			out = append(out, p.ids[i])
-		}
-		p.next = i + 1
-	}
-	return out
-}
-
-// Schedule decides which queued jobs start now and why the others wait.
-// It is pure: the result depends only on cfg and s (never on the order of
-// s.Queue or s.Running), and the rules are those in the package
-// documentation. It never gives a GPU to two jobs, never gives a job a GPU
-// outside the machine's GPUs or one a running job names, and never starts
-// jobs whose CPUs or memory exceed what running jobs leave free.
+// Schedule decides which queued jobs start now, on which nodes and GPUs,
+// and why the others wait. It is pure: the result depends only on cfg and
+// s (never on the order of s.Nodes, s.Running or s.Queue), and the rules
+// are those in the package documentation. It never gives a GPU to two
+// jobs, never gives a job a GPU a node lacks or one a running job names,
+// never starts jobs whose CPUs or memory exceed what running jobs leave
+// free on a node, never places a job on a node whose pool or GPU type it
+// does not match, and starts a job of several nodes on all of them or not
+// at all.
 func Schedule(cfg Config, s Snapshot) Decision {
 	window := cfg.window()
+	c := newCluster(s.Nodes, s.Running)
 
-	pool := newGPUPool(s.Capacity.GPUs, s.GPUs)
-	capacity := amountsOf(s.Capacity)
-	capacity[dimGPU] = int64(len(pool.ids))
-	idle := capacity // not used by running or started jobs
-	for _, r := range s.Running {
-		pool.markBusy(r.GPUs)
-		req := amountsOf(r.Request)
-		idle[dimCPU] = max(0, idle[dimCPU]-req[dimCPU])
-		idle[dimMem] = max(0, idle[dimMem]-req[dimMem])
-	}
-	idle[dimGPU] = int64(pool.nfree)
-
-	jobs := sortedJobs(s.Queue, s.Now, window, capacity)
-
+	jobs := sortedJobs(s.Queue, s.Now)
 	// The last aged job is the protection line: every waiting job up to
 	// it holds what it needs.
 	line := -1
 	for i := range jobs {
-		if jobs[i].aged {
+		j := &jobs[i]
+		p := &s.Queue[j.src]
+		j.cls = c.classOf(p.Pool, p.GPUType)
+		j.can = j.cls.fitting(j.req) >= j.nodes
+		j.aged = j.can && j.waited >= window
+		if j.aged {
 			line = i
 		}
 	}
 
-	w := walk{window: window.String(), jobs: jobs}
+	w := walk{window: window.String(), jobs: jobs, c: c, single: len(c.names) == 1}
 	if len(jobs) > 0 {
 		w.buf = make([]byte, 0, min(reasonChunk+1024, 128*len(jobs)))
 	}
-	for d := range ndim {
-		w.firstHolder[d] = -1
+	w.holders = make([]holder, len(c.names)*ndim)
+	for k := range w.holders {
+		w.holders[k] = holder{-1, -1}
 	}
 	var dec Decision
-	avail := idle // idle less what waiting jobs hold
-	behind := 0   // the first aged job at or after i, while i <= line
+	behind := 0 // the first aged job at or after i, while i <= line
 	for i := range jobs {
 		j := &jobs[i]
 		for behind < i || behind < line && !jobs[behind].aged {
 			behind++
 		}
 		switch {
-		case !j.req.fits(capacity):
-			w.buf = appendNever(w.buf, capacity, j.req)
-		case j.req.fits(avail):
-			gpus := pool.take(j.req[dimGPU], gpuBusy)
-			for d := range ndim {
-				avail[d] -= j.req[d]
-				idle[d] -= j.req[d]
-			}
-			dec.Starts = append(dec.Starts, Start{ID: j.id, GPUs: gpus})
+		case !j.can:
+			w.buf = append(w.buf, "can never run here: "...)
+			w.buf = c.appendUnsatisfiable(w.buf, &s.Queue[j.src])
+		case w.start(j, &dec):
 			continue
 		case i <= line:
-			heldBack := j.req.fits(idle) // only what jobs ahead hold stops it
+			heldBack := c.fitsIdle(j.cls, j.req, j.nodes) // only what jobs ahead hold stops it
 			if heldBack {
-				w.appendHeld(j.req.short(avail))
+				w.appendHeld(j)
 			}
-			var hold amounts
-			for d := range ndim {
-				hold[d] = min(j.req[d], avail[d])
-				avail[d] -= hold[d]
-				if hold[d] > 0 && w.firstHolder[d] < 0 {
-					w.firstHolder[d], w.firstBehind[d] = i, behind
-				}
-			}
-			pool.take(hold[dimGPU], gpuHeld)
+			hold := w.hold(i, behind)
 			if !heldBack {
 				w.appendHolding(i, behind, hold)
 			}
 		default:
-			if d := j.req.short(idle); d >= 0 {
-				w.buf = appendWaiting(w.buf, d, j.req, idle, capacity)
+			if c.fitsIdle(j.cls, j.req, j.nodes) {
+				w.appendHeld(j)
 			} else {
-				w.appendHeld(j.req.short(avail))
+				w.appendWaiting(j)
 			}
 		}
 		if dec.Waits == nil {
@@ -282,6 +206,64 @@ func Schedule(cfg Config, s Snapshot) Decision {
 	}
 	w.flush(dec.Waits)
 	return dec
+}
+
+// start starts j if it fits what is available on enough nodes: the nodes
+// on which it leaves the fewest GPUs free (then CPUs, then memory, then
+// node order), its request taken out of what they have idle and
+// available. It reports whether j started.
+func (w *walk) start(j *job, dec *Decision) bool {
+	c := w.c
+	if !c.bestFit(j.cls, j.req, j.nodes) {
+		return false
+	}
+	slices.SortFunc(c.sel, func(a, b cand) int { return int(a.node - b.node) })
+	pl := make([]trainyard.Placement, len(c.sel))
+	for i, x := range c.sel {
+		k := x.node
+		pl[i] = trainyard.Placement{
+			Node:   c.names[k],
+			GPUs:   c.gpus[k].take(j.req[dimGPU], gpuBusy),
+			CPUs:   int(j.req[dimCPU]),
+			Memory: trainyard.Bytes(j.req[dimMem]),
+		}
+		c.use(k, j.req)
+	}
+	dec.Starts = append(dec.Starts, Start{ID: j.id, Placement: pl})
+	return true
+}
+
+// hold makes protected job i, which does not start, hold min(request,
+// available) on each of the nodes on which it lacks the least, and returns
+// the total it holds. behind is the aged job that makes it hold. The nodes
+// on which it holds anything, and what, are left in w.heldOn, in node
+// order.
+func (w *walk) hold(i, behind int) amounts {
+	c, j := w.c, &w.jobs[i]
+	w.heldOn = w.heldOn[:0]
+	var total amounts
+	if c.nothingAvailable(j.cls, j.req) {
+		return total
+	}
+	c.closest(j.cls, j.req, j.nodes)
+	for _, x := range c.sel {
+		k := x.node
+		var h amounts
+		for d := range ndim {
+			h[d] = min(j.req[d], c.avail[k][d])
+			total[d] += h[d]
+			if hd := &w.holders[int(k)*ndim+d]; h[d] > 0 && hd.job < 0 {
+				hd.job, hd.behind = int32(i), int32(behind)
+			}
+		}
+		if h != (amounts{}) {
+			c.gpus[k].take(h[dimGPU], gpuHeld)
+			c.reserve(k, h)
+			w.heldOn = append(w.heldOn, held{k, h})
+		}
+	}
+	slices.SortFunc(w.heldOn, func(a, b held) int { return int(a.node - b.node) })
+	return total
 }
 
 // reasonChunk is about how many bytes of reasons share one string.
@@ -303,12 +285,25 @@ func (w *walk) flush(waits []Wait) {
 	w.buf, w.ends = w.buf[:0], w.ends[:0]
 }
 
-// walk is what the reasons need to know about one Schedule call.
+// walk is one Schedule call's walk of the queue.
 type walk struct {
-	window      string // the backfill window, written out
-	jobs        []job
-	buf         []byte    // reasons not yet flushed, one after another
-	ends        []int     // where each of them ends in buf
-	firstHolder [ndim]int // first waiting job that holds some of a dimension; -1 if none
-	firstBehind [ndim]int // the aged job at or behind firstHolder that made it hold
+	window string // the backfill window, written out
+	jobs   []job
+	c      *cluster
+	single bool    // the cluster is one node: reasons as for one machine
+	buf    []byte  // reasons not yet flushed, one after another
+	ends   []int   // where each of them ends in buf
+	heldOn []held  // scratch: where the last hold took something
+	nodes  []int32 // scratch
+	// holders, by node and dimension: the first waiting job that holds
+	// some of it there, and the aged job at or behind it that made it hold.
+	holders []holder
+}
+
+type holder struct{ job, behind int32 }
+
+// held is what a job holds on a node.
+type held struct {
+	node int32
+	h    amounts
 }

@@ -26,8 +26,27 @@ func pend(id string, prio int, submitted time.Time, r trainyard.Resources) Pendi
 	return Pending{ID: id, Request: r, Priority: prio, Submitted: submitted}
 }
 
+// run is a job running on the one node "m" of the table tests, holding r
+// (its GPUs count is not used) and the GPUs named.
 func run(id string, r trainyard.Resources, gpus ...int) Running {
-	return Running{ID: id, Request: r, GPUs: gpus}
+	return Running{ID: id, Placement: []trainyard.Placement{{Node: "m", GPUs: gpus, CPUs: r.CPUs, Memory: r.Memory}}}
+}
+
+// st is the start of a job on node "m" with request r on the GPUs named.
+func st(id string, r trainyard.Resources, gpus ...int) Start {
+	if len(gpus) == 0 {
+		gpus = nil
+	}
+	return Start{ID: id, Placement: []trainyard.Placement{{Node: "m", GPUs: gpus, CPUs: r.CPUs, Memory: r.Memory}}}
+}
+
+// node is the machine "m" of the table tests: capacity c, on the GPUs
+// named or else GPUs 0..c.GPUs-1.
+func node(c trainyard.Resources, gpus ...int) trainyard.Node {
+	if len(gpus) == 0 {
+		gpus = seq(c.GPUs)
+	}
+	return trainyard.Node{Name: "m", GPUs: gpus, CPUs: c.CPUs, Memory: c.Memory}
 }
 
 func TestSchedule(t *testing.T) {
@@ -50,7 +69,7 @@ func TestSchedule(t *testing.T) {
 			cap:   res(1, 16, 64*GiB),
 			queue: []Pending{pend("low", 0, ago(3), res(1, 1, 0)), pend("high", 5, ago(1), res(1, 1, 0))},
 			want: Decision{
-				Starts: []Start{{ID: "high", GPUs: []int{0}}},
+				Starts: []Start{st("high", res(1, 1, 0), 0)},
 				Waits:  []Wait{{ID: "low", Position: 1, Reason: "waiting for 1 GPU: 0 of 1 free"}},
 			},
 		},
@@ -59,7 +78,7 @@ func TestSchedule(t *testing.T) {
 			cap:   res(1, 16, 64*GiB),
 			queue: []Pending{pend("a", 0, ago(1), res(1, 1, 0)), pend("b", 0, ago(2), res(1, 1, 0))},
 			want: Decision{
-				Starts: []Start{{ID: "b", GPUs: []int{0}}},
+				Starts: []Start{st("b", res(1, 1, 0), 0)},
 				Waits:  []Wait{{ID: "a", Position: 1, Reason: "waiting for 1 GPU: 0 of 1 free"}},
 			},
 		},
@@ -68,7 +87,7 @@ func TestSchedule(t *testing.T) {
 			cap:   res(1, 16, 64*GiB),
 			queue: []Pending{pend("b", 0, ago(1), res(1, 1, 0)), pend("a", 0, ago(1), res(1, 1, 0))},
 			want: Decision{
-				Starts: []Start{{ID: "a", GPUs: []int{0}}},
+				Starts: []Start{st("a", res(1, 1, 0), 0)},
 				Waits:  []Wait{{ID: "b", Position: 1, Reason: "waiting for 1 GPU: 0 of 1 free"}},
 			},
 		},
@@ -77,7 +96,7 @@ func TestSchedule(t *testing.T) {
 			cap:     machine,
 			running: []Running{run("r", res(1, 1, 0), 1)},
 			queue:   []Pending{pend("a", 0, ago(1), res(2, 1, 0)), pend("b", 0, ago(0), res(1, 1, 0))},
-			want:    Decision{Starts: []Start{{ID: "a", GPUs: []int{0, 2}}, {ID: "b", GPUs: []int{3}}}},
+			want:    Decision{Starts: []Start{st("a", res(2, 1, 0), 0, 2), st("b", res(1, 1, 0), 3)}},
 		},
 		{
 			name:    "GPU indices may have holes",
@@ -85,21 +104,21 @@ func TestSchedule(t *testing.T) {
 			gpus:    []int{7, 1, 4, 3},
 			running: []Running{run("r", res(1, 1, 0), 3)},
 			queue:   []Pending{pend("a", 0, ago(1), res(2, 1, 0))},
-			want:    Decision{Starts: []Start{{ID: "a", GPUs: []int{1, 4}}}},
+			want:    Decision{Starts: []Start{st("a", res(2, 1, 0), 1, 4)}},
 		},
 		{
 			name:  "a job asking for no GPUs gets nil GPUs",
 			cap:   machine,
 			queue: []Pending{pend("cpu", 0, ago(1), res(0, 2, GiB))},
-			want:  Decision{Starts: []Start{{ID: "cpu"}}},
+			want:  Decision{Starts: []Start{st("cpu", res(0, 2, GiB))}},
 		},
 		{
-			name:  "Capacity.GPUs limits a longer GPU list to its lowest indices",
+			name:  "a GPU a node lists twice counts once",
 			cap:   res(2, 16, 64*GiB),
-			gpus:  []int{0, 1, 2, 3},
+			gpus:  []int{1, 0, 1, 0},
 			queue: []Pending{pend("a", 0, ago(1), res(3, 1, 0)), pend("b", 0, ago(1), res(2, 1, 0))},
 			want: Decision{
-				Starts: []Start{{ID: "b", GPUs: []int{0, 1}}},
+				Starts: []Start{st("b", res(2, 1, 0), 0, 1)},
 				Waits:  []Wait{{ID: "a", Position: 1, Reason: "can never run here: asks for 3 GPUs but this machine has 2 GPUs (and 16 CPUs, 64GiB memory)"}},
 			},
 		},
@@ -113,7 +132,7 @@ func TestSchedule(t *testing.T) {
 			},
 			queue: []Pending{pend("a", 0, ago(2), res(1, 1, 0)), pend("b", 0, ago(1), res(1, 1, 0))},
 			want: Decision{
-				Starts: []Start{{ID: "a", GPUs: []int{3}}},
+				Starts: []Start{st("a", res(1, 1, 0), 3)},
 				Waits:  []Wait{{ID: "b", Position: 1, Reason: "waiting for 1 GPU: 0 of 4 free"}},
 			},
 		},
@@ -126,7 +145,7 @@ func TestSchedule(t *testing.T) {
 				pend("neg", 0, ago(1), res(-1, -5, -GiB)),
 			},
 			want: Decision{
-				Starts: []Start{{ID: "neg"}},
+				Starts: []Start{st("neg", res(0, 0, 0))},
 				Waits:  []Wait{{ID: "cpu", Position: 1, Reason: "waiting for 1 CPU: 0 of 16 free"}},
 			},
 		},
@@ -136,7 +155,7 @@ func TestSchedule(t *testing.T) {
 			running: []Running{run("r", res(2, 4, 0), 0, 1)},
 			queue:   []Pending{pend("big", 0, ago(4), res(4, 1, 0)), pend("small", 0, ago(1), res(1, 1, 0))},
 			want: Decision{
-				Starts: []Start{{ID: "small", GPUs: []int{2}}},
+				Starts: []Start{st("small", res(1, 1, 0), 2)},
 				Waits:  []Wait{{ID: "big", Position: 1, Reason: "waiting for 4 GPUs: 2 of 4 free"}},
 			},
 		},
@@ -191,7 +210,7 @@ func TestSchedule(t *testing.T) {
 				pend("D", 0, ago(1), res(0, 1, 0)),
 			},
 			want: Decision{
-				Starts: []Start{{ID: "C"}},
+				Starts: []Start{st("C", res(0, 4, 0))},
 				Waits: []Wait{
 					{ID: "A", Position: 1, Reason: "holding 2 of 4 GPUs it needs; waiting for the rest (waited 6m0s, past the 5m0s backfill window)"},
 					{ID: "B", Position: 2, Reason: "resources are held for job A, which has waited past the backfill window"},
@@ -216,7 +235,7 @@ func TestSchedule(t *testing.T) {
 			running: []Running{run("r", res(3, 1, 0), 0, 1, 2)},
 			queue:   []Pending{pend("big", 0, ago(6), res(2, 1, 0)), pend("small", 0, ago(0), res(1, 1, 0))},
 			want: Decision{
-				Starts: []Start{{ID: "small", GPUs: []int{3}}},
+				Starts: []Start{st("small", res(1, 1, 0), 3)},
 				Waits:  []Wait{{ID: "big", Position: 1, Reason: "waiting for 2 GPUs: 1 of 4 free"}},
 			},
 		},
@@ -241,7 +260,7 @@ func TestSchedule(t *testing.T) {
 				pend("third", 0, ago(7), res(1, 1, 0)),
 			},
 			want: Decision{
-				Starts: []Start{{ID: "first", GPUs: []int{1, 2}}},
+				Starts: []Start{st("first", res(2, 1, 0), 1, 2)},
 				Waits: []Wait{
 					{ID: "second", Position: 1, Reason: "holding 1 of 2 GPUs it needs; waiting for the rest (waited 8m0s, past the 5m0s backfill window)"},
 					{ID: "third", Position: 2, Reason: "resources are held for job second, which has waited past the backfill window"},
@@ -259,7 +278,7 @@ func TestSchedule(t *testing.T) {
 				pend("Z", 0, ago(0), res(0, 1, 0)),
 			},
 			want: Decision{
-				Starts: []Start{{ID: "Z"}},
+				Starts: []Start{st("Z", res(0, 1, 0))},
 				Waits: []Wait{
 					{ID: "P", Position: 1, Reason: "holding 2 of 3 GPUs it needs; waiting for the rest (queued ahead of job A, which has waited past the backfill window)"},
 					{ID: "Q", Position: 2, Reason: "resources are held for job P, queued ahead of job A, which has waited past the backfill window"},
@@ -273,7 +292,7 @@ func TestSchedule(t *testing.T) {
 			running: []Running{run("r", res(3, 1, 0), 0, 1, 2)},
 			queue:   []Pending{pend("huge", 0, ago(60), res(8, 1, 0)), pend("small", 0, ago(0), res(1, 1, 0))},
 			want: Decision{
-				Starts: []Start{{ID: "small", GPUs: []int{3}}},
+				Starts: []Start{st("small", res(1, 1, 0), 3)},
 				Waits:  []Wait{{ID: "huge", Position: 1, Reason: "can never run here: asks for 8 GPUs but this machine has 4 GPUs (and 16 CPUs, 64GiB memory)"}},
 			},
 		},
@@ -289,7 +308,7 @@ func TestSchedule(t *testing.T) {
 				pend("d", 6, ago(0), res(0, 1, 64*GiB)),
 			},
 			want: Decision{
-				Starts: []Start{{ID: "a", GPUs: []int{1}}, {ID: "c"}, {ID: "d"}},
+				Starts: []Start{st("a", res(1, 1, 0), 1), st("c", res(0, 2, 0)), st("d", res(0, 1, 64*GiB))},
 				Waits: []Wait{
 					{ID: "b", Position: 1, Reason: "waiting for 1 GPU: 0 of 2 free"},
 					{ID: "e", Position: 2, Reason: "can never run here: asks for 3 GPUs but this machine has 2 GPUs (and 16 CPUs, 64GiB memory)"},
@@ -299,7 +318,7 @@ func TestSchedule(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := Snapshot{Now: t0, Capacity: tt.cap, GPUs: tt.gpus, Running: tt.running, Queue: tt.queue}
+			s := Snapshot{Now: t0, Nodes: []trainyard.Node{node(tt.cap, tt.gpus...)}, Running: tt.running, Queue: tt.queue}
 			got := Schedule(tt.cfg, s)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("Schedule() mismatch (-want +got):\n%s", diff)
@@ -335,14 +354,14 @@ func TestHoldingGrows(t *testing.T) {
 		{
 			running: []Running{run("r2", res(1, 1, 0), 2)},
 			want: Decision{
-				Starts: []Start{{ID: "big", GPUs: []int{0, 1, 3}}},
+				Starts: []Start{st("big", res(3, 1, 0), 0, 1, 3)},
 				Waits:  []Wait{{ID: "small", Position: 1, Reason: "waiting for 1 GPU: 0 of 4 free"}},
 			},
 		},
 	}
-	for i, st := range steps {
-		s := Snapshot{Now: t0, Capacity: machine, Running: st.running, Queue: []Pending{small, big}}
-		if diff := cmp.Diff(st.want, Schedule(Config{}, s)); diff != "" {
+	for i, step := range steps {
+		s := Snapshot{Now: t0, Nodes: []trainyard.Node{node(machine)}, Running: step.running, Queue: []Pending{small, big}}
+		if diff := cmp.Diff(step.want, Schedule(Config{}, s)); diff != "" {
 			t.Errorf("step %d: Schedule() mismatch (-want +got):\n%s", i, diff)
 		}
 	}
@@ -382,17 +401,32 @@ func TestSatisfiable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := Satisfiable(tt.cap, tt.req)
-			if tt.wantField == "" {
-				if err != nil {
-					t.Fatalf("Satisfiable() = %v, want nil", err)
-				}
-				return
-			}
-			want := &trainyard.Error{Code: trainyard.EUNSATISFIABLE, Field: tt.wantField, Message: tt.wantMsg}
-			if diff := cmp.Diff(want, err); diff != "" {
-				t.Errorf("Satisfiable() mismatch (-want +got):\n%s", diff)
-			}
+			err := Satisfiable([]trainyard.Node{node(tt.cap)}, Pending{ID: "j", Request: tt.req})
+			checkSatisfiable(t, err, tt.wantField, tt.wantMsg)
 		})
 	}
+}
+
+// checkSatisfiable checks what Satisfiable returned: nil when field is
+// "", else an EUNSATISFIABLE error naming field with message msg.
+func checkSatisfiable(t *testing.T, err error, field, msg string) {
+	t.Helper()
+	if field == "" {
+		if err != nil {
+			t.Fatalf("Satisfiable() = %v, want nil", err)
+		}
+		return
+	}
+	want := &trainyard.Error{Code: trainyard.EUNSATISFIABLE, Field: field, Message: msg}
+	if diff := cmp.Diff(want, err); diff != "" {
+		t.Errorf("Satisfiable() mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func seq(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = i
+	}
+	return s
 }

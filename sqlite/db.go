@@ -18,6 +18,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -25,6 +26,7 @@ import (
 	"time"
 
 	"github.com/trainyard/trainyard"
+	"github.com/trainyard/trainyard/metricengine"
 	_ "modernc.org/sqlite" // the pure-Go driver: the binary stays static
 )
 
@@ -41,7 +43,10 @@ type Store struct {
 	w     *sql.DB // one connection: every write goes through it
 	r     *sql.DB // readers
 	clock trainyard.Clock
-	mw    *metricWriter
+	mb    *metricBackend
+	me    *metricengine.Engine // metric series (group commit, chunks, compaction)
+	cp    *checkpointer
+	jc    *jobCreator
 	index runIndex // runs in memory for SearchRuns
 }
 
@@ -49,7 +54,33 @@ var _ trainyard.Store = (*Store)(nil)
 
 // Open opens or creates the database at path and brings its schema up to
 // date.
+//
+// A full disk does not stop it: SQLite needs a little space to open a
+// database whose last connection closed cleanly (its shared-memory index,
+// the -shm file, is created again), so a reserve file of ReserveBytes is
+// kept next to the database (path + "-reserve") while there is room for
+// it. When opening fails and the reserve is there, it is deleted, which
+// frees that room, and the open is tried again: the server starts and
+// answers reads, and writes fail with ENOSPACE until space is freed (they
+// work again, without a restart, once it is). The reserve is made again at
+// a later start.
 func Open(ctx context.Context, path string, opt Options) (*Store, error) {
+	s, err := open(ctx, path, opt)
+	if err != nil && releaseReserve(path) {
+		slog.Warn("could not open the database; released its disk reserve and trying again", "path", path, "err", err)
+		s, err = open(ctx, path, opt)
+	}
+	if err != nil {
+		if trainyard.DiskFull(err) || isShmError(err) {
+			return nil, fmt.Errorf("open %s: the disk is full and there is no reserve left to release: free space on it: %w", path, err)
+		}
+		return nil, err
+	}
+	keepReserve(path)
+	return s, nil
+}
+
+func open(ctx context.Context, path string, opt Options) (*Store, error) {
 	sync := strings.ToUpper(opt.Sync)
 	if sync == "" {
 		sync = "FULL"
@@ -64,7 +95,11 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		return "file:" + path + "?_pragma=page_size(16384)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
 			"&_pragma=synchronous(" + sync + ")&_pragma=foreign_keys(ON)&_pragma=cache_size(-32768)" + extra
 	}
-	w, err := sql.Open("sqlite", dsn("&_txlock=immediate"))
+	// The writer never checkpoints: a checkpoint copies the WAL into the
+	// database file and syncs it, tens of milliseconds that every waiting
+	// append would wait through. The checkpointer does it on a connection
+	// of its own (see checkpoint.go).
+	w, err := sql.Open("sqlite", dsn("&_txlock=immediate&_pragma=wal_autocheckpoint(0)"))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -88,18 +123,30 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		clock = time.Now
 	}
 	s := &Store{w: w, r: r, clock: clock}
-	if s.mw, err = newMetricWriter(ctx, s); err != nil {
+	if s.mb, err = newMetricBackend(ctx, s); err != nil {
 		r.Close()
 		w.Close()
 		return nil, err
 	}
+	if s.cp, err = startCheckpointer(path, dsn("")); err != nil {
+		s.mb.close()
+		r.Close()
+		w.Close()
+		return nil, err
+	}
+	s.me = metricengine.New(s.mb, metricengine.Options{OnCommit: s.index.changedMany})
+	s.jc = newJobCreator(s)
 	return s, nil
 }
 
-// Close stops the metric writer and closes the database.
+// Close stops the metric writer and the checkpointer and closes the
+// database (the last connection to close checkpoints what is left).
 func (s *Store) Close() error {
-	s.mw.stop()
-	return errors.Join(s.r.Close(), s.w.Close())
+	s.jc.stop()
+	s.me.Close()
+	s.mb.close()
+	s.cp.stop()
+	return errors.Join(s.r.Close(), s.cp.db.Close(), s.w.Close())
 }
 
 var migrations = []string{
@@ -186,6 +233,29 @@ var migrations = []string{
 		SELECT series_id, seq, count, min_step, max_step, data FROM chunks;
 	DROP TABLE chunks;
 	ALTER TABLE chunks3 RENAME TO chunks;`,
+	// 4: jobs over many nodes: a version for compare-and-set updates, the
+	// placement on each node (the GPUs of older jobs move there, on an
+	// unnamed node), the engine's id, and whether the current attempt was
+	// handed to the executor. pid and gpus stay unused.
+	`ALTER TABLE jobs ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE jobs ADD COLUMN placement TEXT NOT NULL DEFAULT '[]';
+	ALTER TABLE jobs ADD COLUMN backend_id TEXT NOT NULL DEFAULT '';
+	ALTER TABLE jobs ADD COLUMN launched INTEGER NOT NULL DEFAULT 0;
+	UPDATE jobs SET launched = 1 WHERE state = 'RUNNING';
+	UPDATE jobs SET placement = json_array(json_object('node', '', 'gpus', json(gpus))) WHERE gpus != '[]';
+	UPDATE jobs SET backend_id = CAST(pid AS TEXT) WHERE pid != 0;`,
+	// 5: metrics of logged models (MLflow's log-metric with a model_id),
+	// and each chunk's time range, so that a point identical to one
+	// already stored is found without reading every chunk (NULL for
+	// chunks written before: they are read).
+	`ALTER TABLE logged_models ADD COLUMN metrics TEXT NOT NULL DEFAULT '[]';
+	ALTER TABLE chunks ADD COLUMN min_time INTEGER;
+	ALTER TABLE chunks ADD COLUMN max_time INTEGER;`,
+	// 6: sweeps (hyperparameter searches) and their trials.
+	migrationSweeps,
+	// 7: users, their roles and tokens, the audit log, the server's
+	// secret, and owners of jobs and runs.
+	migrationUsers,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {
@@ -224,12 +294,20 @@ func toMicros(t time.Time) int64 {
 	return t.UnixMicro()
 }
 
+// fromMicros reads a stored time. A time outside the years 1 to 9999
+// (which no write accepts now, but an older trainyard stored) reads as the
+// nearest end of that range, so that every read can still render it.
 func fromMicros(us int64) time.Time {
 	if us == 0 {
 		return time.Time{}
 	}
-	return time.UnixMicro(us).UTC()
+	return time.UnixMicro(min(max(us, minMicros), maxMicros)).UTC()
 }
+
+var (
+	minMicros = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro() + 1
+	maxMicros = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC).UnixMicro()
+)
 
 func isUniqueViolation(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/trainyard/trainyard"
@@ -217,10 +216,16 @@ func (s *Store) UpdateExperiment(ctx context.Context, id string, u trainyard.Exp
 	old := x.Name
 	if u.Name != nil && *u.Name != old {
 		x.Name = *u.Name
-		for _, q := range []string{`UPDATE runs SET project = ? WHERE project = ?`, `UPDATE jobs SET project = ? WHERE project = ?`} {
+		// Role bindings and token limits follow the project (a binding the
+		// new name already has is kept).
+		for _, q := range []string{`UPDATE runs SET project = ? WHERE project = ?`, `UPDATE jobs SET project = ? WHERE project = ?`,
+			`UPDATE OR IGNORE user_roles SET project = ? WHERE project = ?`, `UPDATE tokens SET project = ? WHERE project = ?`} {
 			if _, err := tx.ExecContext(ctx, q, x.Name, old); err != nil {
 				return nil, fmt.Errorf("rename experiment %s: %w", id, err)
 			}
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM user_roles WHERE project = ?`, old); err != nil {
+			return nil, fmt.Errorf("rename experiment %s: %w", id, err)
 		}
 	}
 	for k, v := range u.Tags {
@@ -270,20 +275,8 @@ func (s *Store) SetParams(ctx context.Context, id string, params map[string]stri
 		return err
 	}
 	return s.writeRun(ctx, id, func(ctx context.Context, tx *sql.Tx, r *trainyard.Run) error {
-		var errs []error
-		for _, k := range trainyard.SortedKeys(params) {
-			if old, ok := r.Config[k]; ok && runquery.ParamString(old) != params[k] {
-				errs = append(errs, trainyard.FieldError("params", "changing param %q of run %s from %q to %q is not allowed: params are immutable",
-					k, id, runquery.ParamString(old), params[k]))
-			}
-		}
-		if len(errs) > 0 {
-			return errors.Join(errs...)
-		}
-		for k, v := range params {
-			if _, ok := r.Config[k]; !ok { // an equal value keeps its type
-				r.Config[k] = v
-			}
+		if _, err := runquery.MergeParams(id, r.Config, params); err != nil {
+			return err
 		}
 		config, err := json.Marshal(r.Config)
 		if err != nil {
@@ -385,33 +378,20 @@ func runIO(ctx context.Context, q querier, id string) (trainyard.RunIO, error) {
 }
 
 // SearchRuns filters, orders and pages the runs of some projects, from the
-// in-memory index (see index.go).
-func (s *Store) SearchRuns(ctx context.Context, q trainyard.RunSearch) ([]*trainyard.Run, int, error) {
+// in-memory index (see index.go), with package runquery's reference
+// evaluator.
+func (s *Store) SearchRuns(ctx context.Context, q trainyard.RunSearch) ([]*trainyard.Run, string, error) {
 	all, err := s.index.runs(ctx, s, q.Projects)
 	if err != nil {
-		return nil, 0, err
+		return nil, "", err
 	}
-	var hits []*trainyard.Run
-	for _, r := range all {
-		if q.View.Includes(r.Deleted) && (q.Match == nil || q.Match(r)) {
-			hits = append(hits, r)
-		}
+	page, next, err := runquery.Search(all, q)
+	if err != nil {
+		return nil, "", err
 	}
-	if q.Compare != nil {
-		slices.SortFunc(hits, q.Compare)
-	} else {
-		slices.SortFunc(hits, func(a, b *trainyard.Run) int {
-			if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
-				return c
-			}
-			return strings.Compare(b.ID, a.ID)
-		})
-	}
-	total := len(hits)
-	page := hits[min(max(q.Offset, 0), total):min(max(q.Offset, 0)+limitOrDefault(q.Limit), total)]
 	out := make([]*trainyard.Run, len(page))
 	for i, r := range page {
 		out[i] = cloneRun(r)
 	}
-	return out, total, nil
+	return out, next, nil
 }

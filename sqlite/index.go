@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 
@@ -129,6 +130,8 @@ func (x *runIndex) runs(ctx context.Context, s *Store, projects []string) ([]*tr
 		for p := range x.byProj {
 			projects = append(projects, p)
 		}
+	} else {
+		projects = slices.Compact(slices.Sorted(slices.Values(projects))) // each once
 	}
 	n := 0
 	for _, p := range projects {

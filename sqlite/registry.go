@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -134,7 +135,9 @@ func (s *Store) UpdateRegisteredModel(ctx context.Context, name string, u trainy
 		}
 		m.Aliases[alias] = v
 	}
-	m.UpdatedAt = s.now()
+	if u.Name != nil || u.Description != nil { // tags and aliases leave the time alone, as in MLflow
+		m.UpdatedAt = s.now()
+	}
 	if u.Name != nil {
 		m.Name = *u.Name
 	}
@@ -288,10 +291,12 @@ func (s *Store) UpdateModelVersion(ctx context.Context, name string, version int
 	for _, k := range u.DeleteTags {
 		delete(v.Tags, k)
 	}
-	v.UpdatedAt = now
+	if u.Description != nil || u.Stage != nil { // tags leave the time alone, as in MLflow
+		v.UpdatedAt = now
+	}
 	tags, _ := json.Marshal(v.Tags)
 	if _, err := tx.ExecContext(ctx, `UPDATE model_versions SET stage = ?, description = ?, tags = ?, updated_at = ? WHERE name = ? AND version = ?`,
-		v.Stage, v.Description, tags, toMicros(now), name, version); err != nil {
+		v.Stage, v.Description, tags, toMicros(v.UpdatedAt), name, version); err != nil {
 		return nil, fmt.Errorf("update version %d of %q: %w", version, name, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -333,17 +338,17 @@ func (s *Store) DeleteModelVersion(ctx context.Context, name string, version int
 	return nil
 }
 
-const loggedModelColumns = `id, experiment_id, name, artifact_location, status, status_message, source_run_id, model_type, tags, params, deleted, created_at, updated_at`
+const loggedModelColumns = `id, experiment_id, name, artifact_location, status, status_message, source_run_id, model_type, tags, params, deleted, created_at, updated_at, metrics`
 
 func scanLoggedModel(sc scanner) (*trainyard.LoggedModel, error) {
 	var m trainyard.LoggedModel
-	var tags, params string
+	var tags, params, metrics string
 	var created, updated int64
 	if err := sc.Scan(&m.ID, &m.ExperimentID, &m.Name, &m.ArtifactLocation, &m.Status, &m.StatusMessage, &m.SourceRunID, &m.ModelType,
-		&tags, &params, &m.Deleted, &created, &updated); err != nil {
+		&tags, &params, &m.Deleted, &created, &updated, &metrics); err != nil {
 		return nil, err
 	}
-	if err := decodeJSONColumns("logged model "+m.ID, tags, &m.Tags, params, &m.Params); err != nil {
+	if err := decodeJSONColumns("logged model "+m.ID, tags, &m.Tags, params, &m.Params, metrics, &m.Metrics); err != nil {
 		return nil, err
 	}
 	if m.Tags == nil {
@@ -361,7 +366,7 @@ func (s *Store) CreateLoggedModel(ctx context.Context, m *trainyard.LoggedModel)
 	now := s.now()
 	tags, _ := json.Marshal(orEmptyStrMap(m.Tags))
 	params, _ := json.Marshal(orEmptyStrMap(m.Params))
-	_, err := s.w.ExecContext(ctx, `INSERT INTO logged_models (`+loggedModelColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
+	_, err := s.w.ExecContext(ctx, `INSERT INTO logged_models (`+loggedModelColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, '[]')`,
 		m.ID, m.ExperimentID, m.Name, m.ArtifactLocation, m.Status, m.StatusMessage, m.SourceRunID, m.ModelType, tags, params, toMicros(now), toMicros(now))
 	if isUniqueViolation(err) {
 		return trainyard.Errorf(trainyard.ECONFLICT, "logged model %s already exists", m.ID)
@@ -444,18 +449,42 @@ func (s *Store) UpdateLoggedModel(ctx context.Context, id string, u trainyard.Lo
 	for k, v := range u.Params {
 		m.Params[k] = v
 	}
+	for _, p := range u.AddMetrics {
+		if !slices.ContainsFunc(m.Metrics, func(q trainyard.ModelMetric) bool { return sameModelMetric(p, q) }) {
+			m.Metrics = append(m.Metrics, p)
+		}
+	}
 	if u.Deleted != nil {
 		m.Deleted = *u.Deleted
 	}
 	m.UpdatedAt = s.now()
 	tags, _ := json.Marshal(m.Tags)
 	params, _ := json.Marshal(m.Params)
-	if _, err := tx.ExecContext(ctx, `UPDATE logged_models SET status = ?, status_message = ?, tags = ?, params = ?, deleted = ?, updated_at = ? WHERE id = ?`,
-		m.Status, m.StatusMessage, tags, params, m.Deleted, toMicros(m.UpdatedAt), id); err != nil {
+	metrics, err := json.Marshal(orEmptyModelMetrics(m.Metrics))
+	if err != nil {
+		return nil, fmt.Errorf("encode metrics of logged model %s: %w", id, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE logged_models SET status = ?, status_message = ?, tags = ?, params = ?, metrics = ?, deleted = ?, updated_at = ? WHERE id = ?`,
+		m.Status, m.StatusMessage, tags, params, metrics, m.Deleted, toMicros(m.UpdatedAt), id); err != nil {
 		return nil, fmt.Errorf("update logged model %s: %w", id, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("commit logged model %s: %w", id, err)
 	}
 	return m, nil
+}
+
+func orEmptyModelMetrics(m []trainyard.ModelMetric) []trainyard.ModelMetric {
+	if m == nil {
+		return []trainyard.ModelMetric{}
+	}
+	return m
+}
+
+// sameModelMetric reports whether two model metrics are the same point
+// (NaN values equal), as MLflow's store keys them.
+func sameModelMetric(a, b trainyard.ModelMetric) bool {
+	av, bv := float64(a.Value), float64(b.Value)
+	return a.Key == b.Key && a.Timestamp == b.Timestamp && a.Step == b.Step && a.RunID == b.RunID &&
+		a.DatasetName == b.DatasetName && a.DatasetDigest == b.DatasetDigest && (av == bv || av != av && bv != bv)
 }

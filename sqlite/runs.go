@@ -32,10 +32,10 @@ func insertRun(ctx context.Context, tx execer, r *trainyard.Run) error {
 		b, _ := json.Marshal(r.Git)
 		git = string(b)
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO runs (id, project, name, state, job_id, config, tags, summary, command, workdir, git, exit_code, reason, created_at, started_at, ended_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = tx.ExecContext(ctx, `INSERT INTO runs (id, project, name, state, job_id, config, tags, summary, command, workdir, git, exit_code, reason, created_at, started_at, ended_at, owner)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.Project, r.Name, r.State, r.JobID, config, tags, summary, command, r.Workdir, git, r.ExitCode, r.Reason,
-		toMicros(r.CreatedAt), toMicros(r.StartedAt), toMicros(r.EndedAt))
+		toMicros(r.CreatedAt), toMicros(r.StartedAt), toMicros(r.EndedAt), r.Owner)
 	if isUniqueViolation(err) {
 		return trainyard.Errorf(trainyard.ECONFLICT, "run %s already exists", r.ID)
 	}
@@ -51,11 +51,11 @@ func (s *Store) CreateRun(ctx context.Context, r *trainyard.Run) error {
 		return err
 	}
 	s.index.changed(r.ID)
-	s.mw.knownRun(r.ID)
+	s.me.KnownRun(r.ID)
 	return nil
 }
 
-const runColumns = `id, project, name, state, job_id, config, tags, summary, command, workdir, git, exit_code, reason, created_at, started_at, ended_at, deleted`
+const runColumns = `id, project, name, state, job_id, config, tags, summary, command, workdir, git, exit_code, reason, created_at, started_at, ended_at, deleted, owner`
 
 // Run returns one run with its metric summaries.
 func (s *Store) Run(ctx context.Context, id string) (*trainyard.Run, error) {
@@ -65,6 +65,15 @@ func (s *Store) Run(ctx context.Context, id string) (*trainyard.Run, error) {
 type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// RunHeader returns one run without its metric summaries.
+func (s *Store) RunHeader(ctx context.Context, id string) (*trainyard.Run, error) {
+	r, err := scanRun(s.r.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, trainyard.Errorf(trainyard.ENOTFOUND, "run %s not found", id)
+	}
+	return r, err
 }
 
 func (s *Store) run(ctx context.Context, q querier, id string) (*trainyard.Run, error) {
@@ -185,6 +194,12 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u trainyard.RunUpdate)
 	if u.Name != nil {
 		r.Name = *u.Name
 	}
+	if u.Project != nil && *u.Project != r.Project {
+		r.Project = *u.Project
+		if err := ensureExperiment(ctx, tx, r.Project, s.clock()); err != nil {
+			return nil, err
+		}
+	}
 	if u.State != nil && *u.State != r.State {
 		r.State = *u.State
 		now := s.clock().UTC().Truncate(time.Microsecond)
@@ -232,8 +247,8 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u trainyard.RunUpdate)
 		return nil, trainyard.FieldError("summary", "cannot be stored as JSON: %v", err)
 	}
 	tags, _ := json.Marshal(r.Tags)
-	if _, err := tx.ExecContext(ctx, `UPDATE runs SET name = ?, state = ?, reason = ?, exit_code = ?, config = ?, tags = ?, summary = ?, started_at = ?, ended_at = ? WHERE id = ?`,
-		r.Name, r.State, r.Reason, r.ExitCode, config, tags, summary, toMicros(r.StartedAt), toMicros(r.EndedAt), id); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE runs SET name = ?, project = ?, state = ?, reason = ?, exit_code = ?, config = ?, tags = ?, summary = ?, started_at = ?, ended_at = ? WHERE id = ?`,
+		r.Name, r.Project, r.State, r.Reason, r.ExitCode, config, tags, summary, toMicros(r.StartedAt), toMicros(r.EndedAt), id); err != nil {
 		return nil, fmt.Errorf("update run %s: %w", id, err)
 	}
 	if err := s.loadSummaries(ctx, tx, []*trainyard.Run{r}); err != nil {
@@ -274,7 +289,7 @@ func scanRun(sc scanner) (*trainyard.Run, error) {
 		created, started, ended             int64
 	)
 	if err := sc.Scan(&r.ID, &r.Project, &r.Name, &r.State, &r.JobID, &config, &tags, &summary, &command, &r.Workdir, &git,
-		&exit, &r.Reason, &created, &started, &ended, &r.Deleted); err != nil {
+		&exit, &r.Reason, &created, &started, &ended, &r.Deleted, &r.Owner); err != nil {
 		return nil, err
 	}
 	for _, f := range []struct {

@@ -1,7 +1,7 @@
 package storetest
 
 import (
-	"cmp"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -191,12 +191,10 @@ func testSearchRuns(t *testing.T, f Factory) {
 			t.Fatal(err)
 		}
 	}
-	byLoss := func(a, b *trainyard.Run) int {
-		return cmp.Compare(float64(a.Metrics["loss"].Last), float64(b.Metrics["loss"].Last))
-	}
-	search := func(q trainyard.RunSearch) ([]string, int) {
+	byLoss := []trainyard.RunOrder{{Kind: trainyard.RunMetric, Key: "loss"}}
+	search := func(q trainyard.RunSearch) ([]string, string) {
 		t.Helper()
-		runs, total, err := s.SearchRuns(ctx, q)
+		runs, next, err := s.SearchRuns(ctx, q)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,17 +202,23 @@ func testSearchRuns(t *testing.T, f Factory) {
 		for _, r := range runs {
 			ids = append(ids, r.ID)
 		}
-		return ids, total
+		return ids, next
 	}
-	low := func(r *trainyard.Run) bool { return r.Metrics["loss"].Last < 10 }
-	ids, total := search(trainyard.RunSearch{Projects: []string{"p"}, Match: low, Compare: byLoss, Offset: 1, Limit: 2})
-	if diff := gocmp.Diff([]string{"c", "e"}, ids); diff != "" || total != 5 {
-		t.Fatalf("page (-want +got):\n%s\ntotal %d, want 5", diff, total)
+	low := []trainyard.RunClause{{Kind: trainyard.RunMetric, Key: "loss", Op: "<", Num: 10, IsNum: true, Str: "10"}}
+	ids, next := search(trainyard.RunSearch{Projects: []string{"p"}, Filter: low, Order: byLoss, Offset: 1, Limit: 2})
+	if diff := gocmp.Diff([]string{"c", "e"}, ids); diff != "" || next == "" {
+		t.Fatalf("page (-want +got):\n%s\nnext %q, want a token", diff, next)
 	}
-	ids, total = search(trainyard.RunSearch{Limit: 3}) // every project, newest first
-	if diff := gocmp.Diff([]string{"t", "s", "r"}, ids); diff != "" || total != 20 {
-		t.Fatalf("default order (-want +got):\n%s\ntotal %d", diff, total)
+	ids, next = search(trainyard.RunSearch{Projects: []string{"p"}, Filter: low, Order: byLoss, PageToken: next, Limit: 2})
+	if diff := gocmp.Diff([]string{"g", "i"}, ids); diff != "" || next != "" {
+		t.Fatalf("next page (-want +got):\n%s\nnext %q, want none", diff, next)
 	}
+	ids, _ = search(trainyard.RunSearch{Limit: 3}) // every project, newest first
+	if diff := gocmp.Diff([]string{"t", "s", "r"}, ids); diff != "" {
+		t.Fatalf("default order (-want +got):\n%s", diff)
+	}
+	_, _, err := s.SearchRuns(ctx, trainyard.RunSearch{Order: byLoss, PageToken: "nonsense"})
+	mustCode(t, err, trainyard.EINVALID)
 
 	// The search sees every write that returned before it.
 	if err := s.AppendMetrics(ctx, "t", []trainyard.SeriesPoints{{Key: "loss", Steps: []int64{1}, Values: []float64{-1}, Times: []int64{0}}}); err != nil {
@@ -230,24 +234,24 @@ func testSearchRuns(t *testing.T, f Factory) {
 	if err := s.CreateRun(ctx, newRun("z", "q", t0.Add(time.Hour))); err != nil {
 		t.Fatal(err)
 	}
-	runs, total, err := s.SearchRuns(ctx, trainyard.RunSearch{Compare: byLoss, Limit: 2})
+	runs, _, err := s.SearchRuns(ctx, trainyard.RunSearch{Order: byLoss, Limit: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if runs[0].ID != "t" || float64(runs[0].Metrics["loss"].Last) != -1 || total != 20 {
-		t.Fatalf("search after writes: first %s (loss %v), total %d; want t (-1), 20", runs[0].ID, runs[0].Metrics["loss"].Last, total)
+	if runs[0].ID != "t" || float64(runs[0].Metrics["loss"].Last) != -1 {
+		t.Fatalf("search after writes: first %s (loss %v); want t (-1)", runs[0].ID, runs[0].Metrics["loss"].Last)
 	}
 	deleted, _ := search(trainyard.RunSearch{View: trainyard.ViewDeleted})
 	if diff := gocmp.Diff([]string{"a"}, deleted); diff != "" {
 		t.Fatalf("deleted view (-want +got):\n%s", diff)
 	}
-	named, _ := search(trainyard.RunSearch{Match: func(r *trainyard.Run) bool { return r.Name == "renamed" }})
+	named, _ := search(trainyard.RunSearch{Filter: []trainyard.RunClause{{Kind: trainyard.RunAttribute, Key: "name", Op: "=", Str: "renamed"}}})
 	if diff := gocmp.Diff([]string{"c"}, named); diff != "" {
 		t.Fatalf("renamed run (-want +got):\n%s", diff)
 	}
 	// What a search returns is the caller's to change.
 	runs[0].Tags["mine"] = "x"
-	again, _, _ := s.SearchRuns(ctx, trainyard.RunSearch{Compare: byLoss, Limit: 1})
+	again, _, _ := s.SearchRuns(ctx, trainyard.RunSearch{Order: byLoss, Limit: 1})
 	if _, ok := again[0].Tags["mine"]; ok {
 		t.Fatal("a search shares its runs' maps with earlier callers")
 	}
@@ -442,9 +446,9 @@ func testSearchRunsConcurrent(t *testing.T, f Factory) {
 		}(string(rune('a' + i)))
 	}
 	wg.Wait()
-	got, total, err := s.SearchRuns(ctx, trainyard.RunSearch{Projects: []string{"p"}})
-	if err != nil || total != runs {
-		t.Fatalf("search after the writes: %d runs, %v", total, err)
+	got, _, err := s.SearchRuns(ctx, trainyard.RunSearch{Projects: []string{"p"}})
+	if err != nil || len(got) != runs {
+		t.Fatalf("search after the writes: %d runs, %v", len(got), err)
 	}
 	for _, r := range got {
 		if r.Tags["n"] != strconv.Itoa(writes-1) || r.Metrics["m"].Count != writes || float64(r.Metrics["m"].Last) != writes-1 {
@@ -456,4 +460,66 @@ func testSearchRunsConcurrent(t *testing.T, f Factory) {
 	if searchErr != nil {
 		t.Fatal(searchErr)
 	}
+}
+
+// testLogBatchAtomic: a log-batch's params, tags, name and points are one
+// transaction; a batch refused for a changed param leaves nothing behind.
+func testLogBatchAtomic(t *testing.T, f Factory) {
+	s := open(t, f)
+	if err := s.CreateRun(ctx, newRun("r", "p", t0)); err != nil {
+		t.Fatal(err)
+	}
+	name := "renamed"
+	ok := trainyard.RunBatch{
+		Params: map[string]string{"lr": "0.1"}, Tags: map[string]string{"team": "a", "mlflow.runName": name}, Name: &name,
+		Metrics: []trainyard.SeriesPoints{{Key: "loss", Steps: []int64{0, 1}, Values: []float64{1, 0.5}, Times: []int64{1, 2}}},
+	}
+	if err := s.LogBatch(ctx, "r", ok); err != nil {
+		t.Fatal(err)
+	}
+	bad := trainyard.RunBatch{
+		Params: map[string]string{"lr": "0.2", "new": "x"}, Tags: map[string]string{"team": "b"},
+		Metrics: []trainyard.SeriesPoints{{Key: "loss", Steps: []int64{2}, Values: []float64{0.25}, Times: []int64{3}}, {Key: "acc", Steps: []int64{0}, Values: []float64{1}, Times: []int64{3}}},
+	}
+	mustCode(t, s.LogBatch(ctx, "r", bad), trainyard.EINVALID)
+	run, err := s.Run(ctx, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Name != "renamed" || run.Tags["team"] != "a" || fmt.Sprint(run.Config["lr"]) != "0.1" || run.Config["new"] != nil {
+		t.Fatalf("after a refused batch: name %q, tags %v, config %v", run.Name, run.Tags, run.Config)
+	}
+	if run.Metrics["loss"].Count != 2 || run.Metrics["acc"].Count != 0 {
+		t.Fatalf("after a refused batch: metrics %v", run.Metrics)
+	}
+	mustCode(t, s.LogBatch(ctx, "nope", ok), trainyard.ENOTFOUND)
+}
+
+// testExperimentIDs: a taken name spends no ID; IDs follow each other, as
+// in MLflow's store.
+func testExperimentIDs(t *testing.T, f Factory) {
+	s := open(t, f)
+	a := &trainyard.Experiment{Name: "a"}
+	if err := s.CreateExperiment(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		mustCode(t, s.CreateExperiment(ctx, &trainyard.Experiment{Name: "a"}), trainyard.ECONFLICT)
+	}
+	b := &trainyard.Experiment{Name: "b"}
+	if err := s.CreateExperiment(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if x, y := mustAtoi(t, a.ID), mustAtoi(t, b.ID); y != x+1 {
+		t.Fatalf("experiment after refused duplicates has ID %d, want %d", y, x+1)
+	}
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatalf("ID %q is not a number: %v", s, err)
+	}
+	return n
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -30,6 +31,7 @@ func Run(t *testing.T, f Factory) {
 		fn   func(t *testing.T, f Factory)
 	}{
 		{"JobLifecycle", testJobLifecycle},
+		{"JobCompareAndSet", testJobCompareAndSet},
 		{"JobErrors", testJobErrors},
 		{"JobLists", testJobLists},
 		{"RunCreateAndGet", testRunCreateAndGet},
@@ -39,6 +41,7 @@ func Run(t *testing.T, f Factory) {
 		{"MetricsSummary", testMetricsSummary},
 		{"MetricsErrors", testMetricsErrors},
 		{"MetricsBatchOnce", testMetricsBatchOnce},
+		{"MetricsIdenticalPointsOnce", testMetricsIdenticalPointsOnce},
 		{"MetricsPaging", testMetricsPaging},
 		{"MetricsManySmallAppends", testMetricsManySmallAppends},
 		{"MetricsDownsample", testMetricsDownsample},
@@ -46,13 +49,28 @@ func Run(t *testing.T, f Factory) {
 		{"MetricsConcurrentAppends", testMetricsConcurrent},
 		{"SurvivesReopen", testSurvivesReopen},
 		{"Experiments", testExperiments},
+		{"ExperimentIDs", testExperimentIDs},
 		{"RunDeleted", testRunDeleted},
 		{"SetParams", testSetParams},
+		{"LogBatchAtomic", testLogBatchAtomic},
 		{"SearchRuns", testSearchRuns},
 		{"SearchRunsConcurrent", testSearchRunsConcurrent},
+		{"SearchMatchesReference", testSearchMatchesReference},
 		{"RunIO", testRunIO},
 		{"Registry", testRegistry},
 		{"LoggedModels", testLoggedModels},
+		{"SweepLifecycle", testSweepLifecycle},
+		{"SweepCompareAndSet", testSweepCompareAndSet},
+		{"SweepErrors", testSweepErrors},
+		{"SweepLists", testSweepLists},
+		{"SweepSurvivesReopen", testSweepSurvivesReopen},
+		{"Users", testUsers},
+		{"Tokens", testTokens},
+		{"ServerSecret", testServerSecret},
+		{"Audit", testAudit},
+		{"Owners", testOwners},
+		{"JobProjects", testJobProjects},
+		{"RenameMovesRoles", testRenameMovesRoles},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, f) })
@@ -119,13 +137,17 @@ func testJobLifecycle(t *testing.T, f Factory) {
 		t.Fatalf("run git = %+v", run.Git)
 	}
 
-	j.State, j.GPUs, j.PID, j.Handle, j.StartedAt = trainyard.StateRunning, []int{0, 3}, 4242, `{"pid":4242}`, t0.Add(time.Second)
-	if err := s.UpdateJob(ctx, j); err != nil {
+	j.State, j.Handle, j.StartedAt, j.Launched, j.BackendID = trainyard.StateRunning, `{"pid":4242}`, t0.Add(time.Second), true, "4242"
+	j.Placement = []trainyard.Placement{{Node: "n1", GPUs: []int{0, 3}, CPUs: 4, Memory: 1 << 30}, {Node: "n2", GPUs: []int{1}}}
+	if err := s.UpdateJobs(ctx, j); err != nil {
 		t.Fatal(err)
 	}
+	if j.Version != 1 {
+		t.Fatalf("version after one update = %d, want 1", j.Version)
+	}
 	code := 3
-	j.State, j.ExitCode, j.Reason, j.EndedAt, j.Restarts = trainyard.StateFailed, &code, "exit code 3", t0.Add(time.Minute), 1
-	if err := s.UpdateJob(ctx, j); err != nil {
+	j.State, j.ExitCode, j.Reason, j.EndedAt, j.Restarts, j.Launched = trainyard.StateFailed, &code, "exit code 3", t0.Add(time.Minute), 1, false
+	if err := s.UpdateJobs(ctx, j); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = s.Job(ctx, "j1")
@@ -139,11 +161,56 @@ func testJobLifecycle(t *testing.T, f Factory) {
 	}
 }
 
+// testJobCompareAndSet: UpdateJobs writes only over the version a job was
+// read at, and a batch with one stale job writes nothing.
+func testJobCompareAndSet(t *testing.T, f Factory) {
+	s := open(t, f)
+	a, b := newJob("a", t0), newJob("b", t0.Add(time.Second))
+	for _, j := range []*trainyard.Job{a, b} {
+		if err := s.CreateJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	staleA := a.Clone()
+	a.Reason = "first"
+	if err := s.UpdateJobs(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	// Another writer read a before that update: refused, nothing written.
+	staleA.State, staleA.Reason = trainyard.StateRunning, "stale"
+	b.State = trainyard.StateRunning
+	err := s.UpdateJobs(ctx, b, staleA)
+	mustCode(t, err, trainyard.ECONFLICT)
+	if !strings.Contains(trainyard.ErrorMessage(err), "job a") {
+		t.Errorf("conflict %q does not name job a", trainyard.ErrorMessage(err))
+	}
+	if staleA.Version != 0 || b.Version != 0 {
+		t.Errorf("versions after a refused batch: a %d, b %d; want unchanged 0, 0", staleA.Version, b.Version)
+	}
+	gotB, _ := s.Job(ctx, "b")
+	gotA, _ := s.Job(ctx, "a")
+	if gotB.State != trainyard.StateQueued || gotB.Version != 0 || gotA.Reason != "first" || gotA.Version != 1 {
+		t.Fatalf("a refused batch wrote something: a = %+v, b = %+v", gotA, gotB)
+	}
+	// Both current: both written, both one version more.
+	gotA.State, gotB.State = trainyard.StateRunning, trainyard.StateRunning
+	if err := s.UpdateJobs(ctx, gotA, gotB); err != nil {
+		t.Fatal(err)
+	}
+	if gotA.Version != 2 || gotB.Version != 1 {
+		t.Errorf("versions after the batch: a %d, b %d; want 2, 1", gotA.Version, gotB.Version)
+	}
+	run, _ := s.Run(ctx, "b")
+	if run.State != trainyard.StateRunning {
+		t.Errorf("b's run is %s, want RUNNING mirrored", run.State)
+	}
+}
+
 func testJobErrors(t *testing.T, f Factory) {
 	s := open(t, f)
 	_, err := s.Job(ctx, "nope")
 	mustCode(t, err, trainyard.ENOTFOUND)
-	mustCode(t, s.UpdateJob(ctx, newJob("nope", t0)), trainyard.ENOTFOUND)
+	mustCode(t, s.UpdateJobs(ctx, newJob("nope", t0)), trainyard.ENOTFOUND)
 	if err := s.CreateJob(ctx, newJob("j1", t0)); err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +235,7 @@ func testJobLists(t *testing.T, f Factory) {
 			t.Fatal(err)
 		}
 		j.State = st
-		if err := s.UpdateJob(ctx, j); err != nil {
+		if err := s.UpdateJobs(ctx, j); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -193,6 +260,10 @@ func testJobLists(t *testing.T, f Factory) {
 		{"by state", trainyard.JobFilter{State: trainyard.StateQueued}, []string{"j3", "j0"}},
 		{"by project", trainyard.JobFilter{Project: "nlp"}, []string{"j3"}},
 		{"limit", trainyard.JobFilter{Limit: 2}, []string{"j3", "j2"}},
+		{"by id prefix", trainyard.JobFilter{IDPrefix: "j"}, []string{"j3", "j2", "j1", "j0"}},
+		{"by a whole id as prefix", trainyard.JobFilter{IDPrefix: "j2"}, []string{"j2"}},
+		{"by id prefix, none", trainyard.JobFilter{IDPrefix: "k"}, nil},
+		{"by id prefix, active", trainyard.JobFilter{IDPrefix: "j", Active: true}, []string{"j0", "j1", "j3"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if diff := cmp.Diff(tc.want, ids(s.Jobs(ctx, tc.f))); diff != "" {
@@ -220,8 +291,18 @@ func testRunCreateAndGet(t *testing.T, f Factory) {
 	if diff := cmp.Diff(r, got); diff != "" {
 		t.Fatalf("(-want +got):\n%s", diff)
 	}
+	head, err := s.RunHeader(ctx, "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Metrics = nil
+	if diff := cmp.Diff(r, head); diff != "" {
+		t.Fatalf("RunHeader (-want +got):\n%s", diff)
+	}
 	mustCode(t, s.CreateRun(ctx, newRun("r1", "p", t0)), trainyard.ECONFLICT)
 	_, err = s.Run(ctx, "missing")
+	mustCode(t, err, trainyard.ENOTFOUND)
+	_, err = s.RunHeader(ctx, "missing")
 	mustCode(t, err, trainyard.ENOTFOUND)
 }
 
@@ -578,7 +659,9 @@ func testMetricsConcurrent(t *testing.T, f Factory) {
 				run := fmt.Sprintf("r%d", (w+b)%runs)
 				key := fmt.Sprintf("w%d", w)
 				sp := series(key, b*per, per, func(i int) float64 { return float64(w*1_000_000 + i) })
-				if err := s.AppendMetrics(ctx, run, []trainyard.SeriesPoints{sp, series("shared", 0, 1, func(int) float64 { return 1 })}); err != nil {
+				// Distinct values: a store keeps one copy of identical points.
+				shared := series("shared", 0, 1, func(int) float64 { return float64(w*batches + b) })
+				if err := s.AppendMetrics(ctx, run, []trainyard.SeriesPoints{sp, shared}); err != nil {
 					errs <- err
 					return
 				}
@@ -661,12 +744,18 @@ func testMetricsBatchOnce(t *testing.T, f Factory) {
 			t.Fatal(err)
 		}
 	}
-	b := []trainyard.SeriesPoints{series("loss", 0, 10, func(i int) float64 { return float64(i) })}
+	// Batches of distinct points (a store keeps one copy of identical
+	// points): the same content k for the same batch ID.
+	batchOf := func(k int) []trainyard.SeriesPoints {
+		return []trainyard.SeriesPoints{series("loss", 0, 10, func(i int) float64 { return float64(k*100 + i) })}
+	}
+	b := batchOf(0)
 	for i, tc := range []struct {
 		run, id string
+		k       int
 		dup     bool
-	}{{"r1", "b1", false}, {"r1", "b1", true}, {"r1", "b2", false}, {"r2", "b1", false}, {"r1", "", false}, {"r1", "", false}} {
-		dup, err := s.AppendMetricsOnce(ctx, tc.run, tc.id, b)
+	}{{"r1", "b1", 1, false}, {"r1", "b1", 1, true}, {"r1", "b2", 2, false}, {"r2", "b1", 1, false}, {"r1", "", 3, false}, {"r1", "", 4, false}} {
+		dup, err := s.AppendMetricsOnce(ctx, tc.run, tc.id, batchOf(tc.k))
 		if err != nil || dup != tc.dup {
 			t.Fatalf("append %d (%s, %q): dup=%v err=%v; want dup=%v", i, tc.run, tc.id, dup, err, tc.dup)
 		}
@@ -702,5 +791,50 @@ func testMetricsBatchOnce(t *testing.T, f Factory) {
 	}
 	if r2, _ := s.Run(ctx, "r2"); stored != 1 || r2.Metrics["loss"].Count != 20 {
 		t.Fatalf("batch sent 8 times concurrently stored %d times; r2 has %d points", stored, r2.Metrics["loss"].Count)
+	}
+}
+
+// testMetricsIdenticalPointsOnce: a point identical to one the series holds
+// (step, timestamp and value; NaN equals NaN) is stored once, as MLflow's
+// store keeps it (mlflow.<flavor>.log_model logs a run's metrics again);
+// points that differ in any of the three are all kept.
+func testMetricsIdenticalPointsOnce(t *testing.T, f Factory) {
+	s, reopen := f(t)
+	if err := s.CreateRun(ctx, newRun("r", "p", t0)); err != nil {
+		t.Fatal(err)
+	}
+	nan := math.NaN()
+	pts := func(steps []int64, values []float64, times []int64) []trainyard.SeriesPoints {
+		return []trainyard.SeriesPoints{{Key: "m", Steps: steps, Values: values, Times: times}}
+	}
+	appendAll := func(s trainyard.Store, b []trainyard.SeriesPoints) {
+		t.Helper()
+		if err := s.AppendMetrics(ctx, "r", b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 5,000 points in order (more than a chunk), then the tail again.
+	first := series("m", 0, 5000, func(i int) float64 { return float64(i) / 7 })
+	appendAll(s, []trainyard.SeriesPoints{first})
+	appendAll(s, pts([]int64{4999}, []float64{4999.0 / 7}, []int64{1_700_000_000_000 + 4999}))
+	// A point from the first chunk, a NaN twice, duplicates inside a batch.
+	appendAll(s, pts([]int64{3, 9000, 9000, 9001}, []float64{3.0 / 7, nan, nan, 1}, []int64{1_700_000_000_003, 5, 5, 6}))
+	appendAll(s, pts([]int64{9000}, []float64{nan}, []int64{5}))
+	// Same step and time, another value; same step and value, another time: kept.
+	appendAll(s, pts([]int64{9001, 9001}, []float64{2, 1}, []int64{6, 7}))
+	s.Close()
+	s = reopen()
+	defer s.Close()
+	appendAll(s, pts([]int64{0}, []float64{0}, []int64{1_700_000_000_000})) // after a reopen too
+	got := readAll(t, s, "r", "m")
+	if want := 5000 + 1 + 1 + 2; len(got.Values) != want {
+		t.Fatalf("series holds %d points, want %d", len(got.Values), want)
+	}
+	run, err := s.Run(ctx, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Metrics["m"].Count != int64(len(got.Values)) {
+		t.Fatalf("summary counts %d points, series holds %d", run.Metrics["m"].Count, len(got.Values))
 	}
 }

@@ -20,5 +20,8 @@ export default defineConfig({
     environment: 'jsdom',
     include: ['src/**/*.test.{ts,tsx}'],
     setupFiles: ['src/test-setup.ts'],
+    // A 2-core machine busy with the Go and Python suites renders a
+    // 10,000-row table slowly; the default 5 s flakes there.
+    testTimeout: 30_000,
   },
 });

@@ -184,8 +184,20 @@ func ingest(s *server, clients int, form string) float64 {
 		go func() {
 			defer wg.Done()
 			hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2}}
+			runID := r.ID
 			for i := 0; time.Now().Before(deadline); i++ {
-				resp, err := hc.Post(s.url+"/api/v1/runs/"+r.ID+"/metrics", "application/json", bytes.NewReader(bodies[i%prebuilt]))
+				if i > 0 && i%prebuilt == 0 {
+					// The bodies come round again: to a new run, so that
+					// every batch holds new points (a store keeps one copy
+					// of a point identical to a stored one, and would skip
+					// them).
+					r, err := s.c.CreateRun(ctx, trainyard.NewRun{Project: "bench", Name: fmt.Sprintf("c%d-%d", c, i)})
+					if err != nil {
+						log.Fatal(err)
+					}
+					runID = r.ID
+				}
+				resp, err := hc.Post(s.url+"/api/v1/runs/"+runID+"/metrics", "application/json", bytes.NewReader(bodies[i%prebuilt]))
 				if err != nil {
 					log.Fatal(err)
 				}

@@ -5,6 +5,9 @@
 // (TRAINYARD_BIN picks the binary; BENCH_OUT=path writes the markdown there,
 // by default web/test-results/bench-ui.md; BENCH_RUNS, BENCH_POINTS,
 // BENCH_TABLE_RUNS and BENCH_REPEAT shrink it for a quick look).
+// BENCH_BASELINE=path/to/an/older/trainyard also times the first charts of
+// that binary (its own UI), interleaved with this one's on the same seeded
+// data, so that a change is measured under the same load.
 import { execFileSync } from 'node:child_process';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,7 +33,7 @@ async function pool(n, items, fn) {
   }));
 }
 
-async function seedCharts(api) {
+async function seedCharts(api, baselineApi) {
   const ids = [];
   const t0 = performance.now();
   await pool(8, Array.from({ length: RUNS }, (_, i) => i), async (i) => {
@@ -44,6 +47,10 @@ async function seedCharts(api) {
     }
     await api('POST', `/api/v1/runs/${run.id}/metrics`, { series: [{ key: 'loss', steps, values, timestamps }] });
     ids[i] = run.id;
+    if (baselineApi) {
+      await baselineApi('POST', '/api/v1/runs', { id: run.id, project: 'bench-charts', name: `run-${i}`, config: { lr: 10 ** -(1 + (i % 4)), seed: i } });
+      await baselineApi('POST', `/api/v1/runs/${run.id}/metrics`, { series: [{ key: 'loss', steps, values, timestamps }] });
+    }
   });
   return { ids, seconds: (performance.now() - t0) / 1000 };
 }
@@ -67,12 +74,16 @@ async function firstChart(browser, url, series) {
   const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   const page = await ctx.newPage();
   await page.goto(url);
-  await page.waitForFunction(() => performance.getEntriesByName('trainyard:first-chart').length > 0, null, { timeout: 60_000 });
+  // Polled every 50 ms, not every frame (the default), so that the watcher does
+  // not keep the page drawing frames; the time reported is the page's own mark.
+  await page.waitForFunction(() => performance.getEntriesByName('trainyard:first-chart').length > 0, null, { timeout: 60_000, polling: 50 });
   const got = await page.evaluate(() => {
     const res = performance.getEntriesByType('resource');
     const find = (s) => res.find((e) => e.name.includes(s));
     const data = find('/batch/series') ?? find('/metrics/');
+    const meta = find('/batch/runs') ?? find('/api/v1/runs/');
     return {
+      metaAsked: meta?.startTime ?? 0,
       ms: performance.getEntriesByName('trainyard:first-chart')[0].startTime,
       series: Number(document.querySelector('.chart[data-drawn=true]')?.getAttribute('data-series-count')),
       // where the time went: the page's script, the series request, and after it
@@ -94,9 +105,9 @@ async function runsTable(browser, url) {
     new PerformanceObserver((l) => window.__long.push(...l.getEntries().map((e) => ({ start: e.startTime, ms: e.duration })))).observe({ type: 'longtask', buffered: true });
   });
   await page.goto(url);
-  await page.waitForFunction(() => performance.getEntriesByName('trainyard:runs-table-painted').length > 0, null, { timeout: 60_000 });
+  await page.waitForFunction(() => performance.getEntriesByName('trainyard:runs-table-painted').length > 0, null, { timeout: 60_000, polling: 50 });
   const paint = await page.evaluate(() => performance.getEntriesByName('trainyard:runs-table-painted')[0].startTime);
-  await page.waitForFunction((n) => document.querySelector('[data-testid=run-count]')?.textContent === `${n.toLocaleString('en-US')} runs`, TABLE_RUNS, { timeout: 120_000 });
+  await page.waitForFunction((n) => document.querySelector('[data-testid=run-count]')?.textContent === `${n.toLocaleString('en-US')} runs`, TABLE_RUNS, { timeout: 120_000, polling: 50 });
   const loaded = await page.evaluate(() => performance.now());
   await page.waitForTimeout(500);
   const box = await page.locator('.runs-table .vscroll').boundingBox();
@@ -121,7 +132,7 @@ async function runsTable(browser, url) {
   await page.evaluate(() => (document.querySelector('.runs-table .vscroll').scrollTop = 10 ** 9)); // and to the end
   await page.waitForTimeout(300);
   await browser.stopTracing();
-  const cpuMax = longestTaskCPU(trace);
+  const { max: cpuMax, over50: cpuLong } = longestTaskCPU(trace);
   rmSync(trace, { force: true });
   const r = await page.evaluate((t0) => {
     window.__stopFrames = true;
@@ -136,48 +147,55 @@ async function runsTable(browser, url) {
     };
   }, scrollStart);
   await ctx.close();
-  return { paint, loaded, cpuMax, ...r };
+  return { paint, loaded, cpuMax, cpuLong, ...r };
 }
 
 /**
  * longestTaskCPU reads a trace and answers the CPU time of the longest
- * main-thread task: on a busy machine a task's wall time (what the
- * longtask API reports) also counts the time the thread waited for a CPU.
+ * main-thread task and how many tasks took over 50 ms of CPU: on a busy
+ * machine a task's wall time (what the longtask API reports) also counts
+ * the time the thread waited for a CPU.
  */
 function longestTaskCPU(path) {
   const ev = JSON.parse(readFileSync(path, 'utf8')).traceEvents;
   const main = new Set(ev.filter((e) => e.ph === 'M' && e.name === 'thread_name' && e.args?.name === 'CrRendererMain').map((e) => `${e.pid}:${e.tid}`));
   const xs = ev.filter((e) => e.ph === 'X' && e.dur && main.has(`${e.pid}:${e.tid}`)).sort((a, b) => a.ts - b.ts);
-  let end = -1, max = 0;
+  let end = -1, max = 0, over50 = 0;
   for (const e of xs) {
     if (e.ts < end) continue; // nested in the task before
     end = e.ts + e.dur;
-    max = Math.max(max, (e.tdur ?? 0) / 1000);
+    const cpu = (e.tdur ?? 0) / 1000;
+    max = Math.max(max, cpu);
+    if (cpu > 50) over50++;
   }
-  return max;
+  return { max, over50 };
 }
 
 const load0 = loadavg()[0];
 const srv = await startServer({ cpus: 2 });
+const base = process.env.BENCH_BASELINE ? await startServer({ cpus: 2, bin: resolve(process.env.BENCH_BASELINE) }) : null;
 try {
-  console.error(`seeding ${RUNS} runs × ${POINTS.toLocaleString('en-US')} points…`);
-  const charts = await seedCharts(srv.api);
+  console.error(`seeding ${RUNS} runs × ${POINTS.toLocaleString('en-US')} points${base ? ' (into the baseline too)' : ''}…`);
+  const charts = await seedCharts(srv.api, base?.api);
   console.error(`  ${charts.seconds.toFixed(1)} s; seeding ${TABLE_RUNS.toLocaleString('en-US')} runs…`);
   const table = await seedTable(srv.api);
   console.error(`  ${table.seconds.toFixed(1)} s; measuring`);
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: false, args: ARGS });
   const version = browser.version();
-  const compareRuns = [], singleRuns = [], tables = [];
+  const compareRuns = [], singleRuns = [], tables = [], baseCompare = [], baseSingle = [];
   await firstChart(browser, `${srv.url}/compare?runs=${charts.ids.join(',')}`, RUNS); // warm the server's caches once
+  if (base) await firstChart(browser, `${base.url}/compare?runs=${charts.ids.join(',')}`, RUNS);
   for (let i = 0; i < REPEAT; i++) {
     compareRuns.push(await firstChart(browser, `${srv.url}/compare?runs=${charts.ids.join(',')}`, RUNS));
+    if (base) baseCompare.push(await firstChart(browser, `${base.url}/compare?runs=${charts.ids.join(',')}`, RUNS));
     singleRuns.push(await firstChart(browser, `${srv.url}/runs/${charts.ids[i]}`, 1));
+    if (base) baseSingle.push(await firstChart(browser, `${base.url}/runs/${charts.ids[i]}`, 1));
     tables.push(await runsTable(browser, `${srv.url}/projects/bench-table`));
   }
   await browser.close();
   const compare = compareRuns.map((x) => x.ms), single = singleRuns.map((x) => x.ms);
   const split = (xs) =>
-    `script ready ${fmt(median(xs.map((x) => x.script)))}, series asked at ${fmt(median(xs.map((x) => x.asked)))}, answered after ${fmt(median(xs.map((x) => x.answered - x.asked)))}, drawn ${fmt(median(xs.map((x) => x.ms - x.answered)))} later`;
+    `runs asked at ${fmt(median(xs.map((x) => x.metaAsked)))}, script ready ${fmt(median(xs.map((x) => x.script)))}, series asked at ${fmt(median(xs.map((x) => x.asked)))}, answered after ${fmt(median(xs.map((x) => x.answered - x.asked)))}, drawn ${fmt(median(xs.map((x) => x.ms - x.answered)))} later`;
   const maxLong = (ls) => (ls.length ? Math.max(...ls.map((l) => l.ms)) : 0);
   const t = tables[Math.floor(tables.length / 2)];
   const scrollLong = tables.flatMap((x) => x.scrollLong);
@@ -188,11 +206,19 @@ try {
     ['Runs table, all runs loaded', `${TABLE_RUNS.toLocaleString('en-US')} runs, in pages`, fmt(median(tables.map((x) => x.loaded))), '—', true],
     ['Runs table, long tasks while scrolling', `${REPEAT} × (200 wheel steps of 300 px + jumps to the end and back), ${t.rows} rows in the DOM`, `${scrollLong.length} (longest ${fmt(maxLong(scrollLong))} wall)`, 'none over 50 ms', scrollLong.length === 0],
     ['Runs table, longest main-thread task while scrolling, CPU time', 'from a Chromium trace', fmt(Math.max(...tables.map((x) => x.cpuMax))), 'under 50 ms', Math.max(...tables.map((x) => x.cpuMax)) < 50],
+    ['Runs table, tasks over 50 ms of CPU while scrolling', 'from a Chromium trace, all rounds', String(tables.reduce((n, x) => n + x.cpuLong, 0)), 'none', tables.every((x) => x.cpuLong === 0)],
     ['Runs table, frame interval while scrolling', 'p95 / max', `${fmt(median(tables.map((x) => x.p95Frame)))} / ${fmt(median(tables.map((x) => x.maxFrame)))}`, '—', true],
     ['Runs table, long tasks while loading', 'JSON of the pages, sorting', `${median(tables.map((x) => x.loadLong.length))} (longest ${fmt(median(tables.map((x) => maxLong(x.loadLong))))})`, '—', true],
   ];
   const cpu = (execFileSync('sh', ['-c', "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"]).toString().trim() || 'unknown CPU') + `, ${cpus().length} cores`;
-  const notes = [`- Compare page (medians): ${split(compareRuns)}.`, `- Run page (medians): ${split(singleRuns)}.`].join('\n');
+  const notes = [`- Compare page (medians): ${split(compareRuns)}.`, `- Run page (medians): ${split(singleRuns)}.`];
+  if (base) {
+    const vs = (a, b) => `${fmt(median(a.map((x) => x.ms)))} against ${fmt(median(b.map((x) => x.ms)))} (${(median(b.map((x) => x.ms)) / median(a.map((x) => x.ms))).toFixed(2)}× faster)`;
+    notes.push(
+      `- Against the baseline ${process.env.BENCH_BASELINE}, interleaved on the same data: compare page ${vs(compareRuns, baseCompare)}; run page ${vs(singleRuns, baseSingle)}.`,
+      `- Baseline compare page (medians): ${split(baseCompare)}.`,
+    );
+  }
   const md = [
     '| What | Size | Median | Target | Met |',
     '|---|---|---|---|---|',
@@ -217,7 +243,7 @@ ${md}
 
 Where the time of the first charts went:
 
-${notes}
+${notes.join('\n')}
 
 Reading it: the compare page's series answer is the server reading and downsampling
 ${(RUNS * POINTS / 1e6).toFixed(0)} M points (\`GET /api/v1/batch/series\`: \`sqlite.ReadSeries\` once per run, on as
@@ -226,7 +252,7 @@ many goroutines as there are CPUs); before it come the page's script and the run
 On a busy machine a long task's wall time also counts the time the main thread waited for a
 CPU; the CPU-time row, from a Chromium trace, is the work the page itself did.
 `;
-  console.log(md + '\n\n' + notes);
+  console.log(md + '\n\n' + notes.join('\n'));
   if (process.env.BENCH_OUT) writeFileSync(resolve(process.env.BENCH_OUT), doc);
   else {
     mkdirSync(join(here, '../../web/test-results'), { recursive: true });
@@ -234,4 +260,5 @@ CPU; the CPU-time row, from a Chromium trace, is the work the page itself did.
   }
 } finally {
   await srv.stop();
+  await base?.stop();
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/trainyard/trainyard/cli"
 	"github.com/trainyard/trainyard/executor/local"
+	"github.com/trainyard/trainyard/launch"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -19,8 +20,13 @@ var version = "dev"
 
 func main() {
 	// The shim runs each job; it must start fast and touch nothing else.
-	if len(os.Args) > 1 && os.Args[1] == shimCommand {
-		os.Exit(local.ShimMain(os.Args[2:]))
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case shimCommand:
+			os.Exit(local.ShimMain(os.Args[2:]))
+		case launchCommand: // one node of a job on an engine (srun, a pod)
+			os.Exit(launch.Main(os.Args[2:]))
+		}
 	}
 	root := &cobra.Command{
 		Use:           "trainyard",
@@ -30,7 +36,8 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(upCmd())
+	root.SetVersionTemplate("trainyard {{.Version}}\n")
+	root.AddCommand(upCmd(), downCmd())
 	cli.AddCommands(root)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &cli.UsageError{Msg: fmt.Sprintf("%v (see `%s --help`)", err, c.CommandPath())}

@@ -26,7 +26,7 @@ func BenchmarkStart(b *testing.B) {
 		if st, err := e.Wait(context.Background(), h); err != nil || st != (trainyard.ExitStatus{}) {
 			b.Fatalf("Wait = %+v, %v", st, err)
 		}
-		e.Remove(h)
+		e.Cleanup(ctx, h)
 	}
 	slices.Sort(starts)
 	b.ReportMetric(float64(starts[len(starts)/2].Microseconds())/1000, "start-p50-ms")

@@ -33,17 +33,19 @@ func TestMain(m *testing.M) {
 }
 
 func fakeServer(stateDir, workdir string) int {
-	e, err := New(Config{ShimCommand: []string{os.Args[0], "__shim"}, StateDir: stateDir})
+	e, err := New(Config{ShimCommand: []string{os.Args[0], "__shim"}, StateDir: stateDir, Node: trainyard.Node{Name: testNode}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	h, err := e.Start(context.Background(), trainyard.Task{
-		JobID:   "restart",
+		TaskRef: trainyard.TaskRef{JobID: "restart"},
 		Command: []string{"sh", "-c", untilGo + "; exit 7"},
-		Workdir: workdir,
-		Env:     append(os.Environ(), shimEnv...),
-		LogPath: filepath.Join(workdir, "job.log"),
+		Nodes:   1, ProcsPerNode: 1, Launch: trainyard.LaunchNone,
+		Placement: []trainyard.Placement{{Node: testNode}},
+		Workdir:   workdir,
+		Env:       append(os.Environ(), shimEnv...),
+		LogPath:   filepath.Join(workdir, "job.log"),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -51,6 +53,28 @@ func fakeServer(stateDir, workdir string) int {
 	}
 	json.NewEncoder(os.Stdout).Encode(h)
 	select {} // until killed
+}
+
+// testNode is the name the tests give this machine.
+const testNode = "node-0"
+
+var ctx = context.Background()
+
+// pidOf returns the job's process group of a handle.
+func pidOf(t testing.TB, h trainyard.Handle) int {
+	t.Helper()
+	s, err := decodeHandle(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.PID
+}
+
+// inspect is Inspect in the shape the tests were first written for:
+// whether the task is alive, and its exit status once it is not.
+func inspect(e *Executor, h trainyard.Handle) (alive bool, st trainyard.ExitStatus, err error) {
+	ts, err := e.Inspect(context.Background(), h)
+	return ts.Phase == trainyard.PhaseRunning, ts.Exit, err
 }
 
 // untilGo is shell that waits for a file named "go" in the workdir, so that
@@ -67,7 +91,7 @@ var shimEnv = []string{"GORACE=atexit_sleep_ms=0"}
 
 func newExecutor(t testing.TB, stateDir string) *Executor {
 	t.Helper()
-	e, err := New(Config{ShimCommand: []string{os.Args[0], "__shim"}, StateDir: stateDir})
+	e, err := New(Config{ShimCommand: []string{os.Args[0], "__shim"}, StateDir: stateDir, Node: trainyard.Node{Name: testNode}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,11 +104,13 @@ func newTask(t testing.TB, command ...string) trainyard.Task {
 	t.Helper()
 	dir := t.TempDir()
 	return trainyard.Task{
-		JobID:   "job-1",
+		TaskRef: trainyard.TaskRef{JobID: "job-1"},
 		Command: command,
-		Workdir: dir,
-		Env:     append(os.Environ(), shimEnv...),
-		LogPath: filepath.Join(dir, "logs", "job-1.log"),
+		Nodes:   1, ProcsPerNode: 1, Launch: trainyard.LaunchNone,
+		Placement: []trainyard.Placement{{Node: testNode}},
+		Workdir:   dir,
+		Env:       append(os.Environ(), shimEnv...),
+		LogPath:   filepath.Join(dir, "logs", "job-1.log"),
 	}
 }
 

@@ -12,12 +12,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/trainyard/trainyard"
+	"github.com/trainyard/trainyard/launch"
 )
 
 var _ trainyard.Executor = (*Executor)(nil)
@@ -32,6 +34,22 @@ type Config struct {
 	// the server (not a per-process temporary directory) and be writable by
 	// the shims. Created by New if missing. Required.
 	StateDir string
+	// Node describes this machine for the scheduler (Info). Its Name is
+	// what Task.Placement must name; default: the host name, and no GPUs.
+	Node trainyard.Node
+	// KillGrace is how long the other ranks of a multi-rank job get, after
+	// one rank failed, between SIGTERM and SIGKILL; default 5s.
+	KillGrace time.Duration
+	// Warnings are shown with Info (what discovery found lacking).
+	Warnings []string
+	// Cgroups says whether CPU and memory reservations are enforced with
+	// control groups: "auto" (the default: when this process may create
+	// them, else a warning) or "off".
+	Cgroups string
+	// CgroupRoot and CgroupSelf are where control groups are mounted and
+	// this process's own (default /sys/fs/cgroup and /proc/self/cgroup);
+	// tests point them elsewhere.
+	CgroupRoot, CgroupSelf string
 }
 
 // Executor runs tasks as processes on this machine, each under a shim that
@@ -42,6 +60,10 @@ type Executor struct {
 	shimPath string
 	shimArgs []string // ShimCommand, argv[0] included
 	stateDir string
+	node     trainyard.Node
+	grace    time.Duration
+	warnings []string
+	cg       *cgroups
 
 	mu       sync.Mutex
 	children map[int]*child // by shim pid: shims this Executor started and has not reaped
@@ -82,58 +104,144 @@ func New(cfg Config) (*Executor, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create state dir: %w", err)
 	}
+	node := cfg.Node
+	if node.Name == "" {
+		node.Name, _ = os.Hostname()
+	}
+	if node.GPUs == nil {
+		node.GPUs = []int{}
+	}
+	if cfg.KillGrace <= 0 {
+		cfg.KillGrace = 5 * time.Second
+	}
+	cg := &cgroups{why: "turned off (--cgroups off)"}
+	switch cfg.Cgroups {
+	case "", "auto":
+		root, self := cfg.CgroupRoot, cfg.CgroupSelf
+		if root == "" {
+			root = "/sys/fs/cgroup"
+		}
+		if self == "" {
+			self = "/proc/self/cgroup"
+		}
+		b, err := os.ReadFile(self)
+		if err != nil {
+			cg.why = fmt.Sprintf("cannot read %s: %v", self, err)
+		} else {
+			cg = detectCgroups(root, b)
+		}
+	case "off":
+	default:
+		return nil, trainyard.FieldError("Cgroups", "%q: want auto or off", cfg.Cgroups)
+	}
+	warnings := slices.Clone(cfg.Warnings)
+	if cg.version == 0 {
+		warnings = append(warnings, "CPU and memory reservations are not enforced: a job can use more than it asked for ("+cg.why+")")
+	}
 	return &Executor{
 		shimPath: path,
 		shimArgs: slices.Clone(cfg.ShimCommand),
 		stateDir: dir,
+		node:     node,
+		grace:    cfg.KillGrace,
+		warnings: warnings,
+		cg:       cg,
 		children: make(map[int]*child),
 	}, nil
 }
 
-// Start runs t under a new shim and returns once the job's process has
-// started. The job runs in t.Workdir with exactly t.Env (nil is empty),
-// stdin from /dev/null, and stdout and stderr appended to t.LogPath, whose
-// directory Start creates. The program is found with the PATH of t.Env.
+// Info describes this machine as one node that trainyard's scheduler
+// places tasks on.
+func (e *Executor) Info(ctx context.Context) (trainyard.ExecutorInfo, error) {
+	return trainyard.ExecutorInfo{Kind: "local", Nodes: []trainyard.Node{e.node}, Limits: e.cg.describe(), Warnings: e.warnings}, nil
+}
+
+// Start runs t under a new shim and returns once every rank's process has
+// started. The ranks run in t.Workdir with exactly t.Env (nil is empty) and
+// the launcher's variables (package launch), stdin from /dev/null, and
+// stdout and stderr appended to t.LogPath, whose directory Start creates
+// (prefixed per rank, with each rank's own log beside it, when there are
+// several). The program is found with the PATH of t.Env. The task must be
+// placed on this executor's one node.
 //
 // Start returns EINVALID, and writes the same message into the log, when
 // the command is empty, the program cannot be found or run, or the workdir
 // does not exist. It returns ctx's error if ctx ends first; a job that
-// started meanwhile is then killed.
+// started meanwhile is then killed. On any error nothing of the task runs.
 func (e *Executor) Start(ctx context.Context, t trainyard.Task) (trainyard.Handle, error) {
 	if err := ctx.Err(); err != nil {
-		return trainyard.Handle{}, err
+		return "", err
+	}
+	if len(t.Placement) != 1 || t.Nodes > 1 {
+		return "", trainyard.Errorf(trainyard.EINVALID, "job %s: the local executor runs tasks on one node, not %d", t.JobID, max(len(t.Placement), t.Nodes))
+	}
+	if p := t.Placement[0]; p.Node != e.node.Name {
+		return "", trainyard.Errorf(trainyard.EINVALID, "job %s: placed on node %q, but this is %q", t.JobID, p.Node, e.node.Name)
+	}
+	layout := launch.Layout{
+		Launch: t.Launch, Nodes: 1, ProcsPerNode: max(t.ProcsPerNode, 1), MasterAddr: "127.0.0.1",
+		GPUs: append([]int{}, t.Placement[0].GPUs...), RunID: t.JobID,
+	}
+	if layout.Launch == "" {
+		layout.Launch = trainyard.LaunchNone
 	}
 	if t.LogPath == "" {
-		return trainyard.Handle{}, trainyard.Errorf(trainyard.EINVALID, "job %s: no log path", t.JobID)
+		return "", trainyard.Errorf(trainyard.EINVALID, "job %s: no log path", t.JobID)
 	}
 	if err := os.MkdirAll(filepath.Dir(t.LogPath), 0o755); err != nil {
-		return trainyard.Handle{}, fmt.Errorf("create log dir: %w", err)
+		return "", fmt.Errorf("create log dir: %w", err)
 	}
 	logf, err := os.OpenFile(t.LogPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
-		return trainyard.Handle{}, fmt.Errorf("open log: %w", err)
+		return "", fmt.Errorf("open log: %w", err)
 	}
 	defer logf.Close()
 	if len(t.Command) == 0 || t.Command[0] == "" {
 		fmt.Fprintf(logf, "trainyard: empty command\n")
-		return trainyard.Handle{}, trainyard.Errorf(trainyard.EINVALID, "empty command")
+		return "", trainyard.Errorf(trainyard.EINVALID, "empty command")
 	}
 
-	exitFile := filepath.Join(e.stateDir, exitFileName(t.JobID))
+	exitFile := filepath.Join(e.stateDir, exitFileName(t.TaskRef))
 	if err := os.Remove(exitFile); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return trainyard.Handle{}, fmt.Errorf("remove stale exit file: %w", err)
+		return "", fmt.Errorf("remove stale exit file: %w", err)
 	}
+	cgs, err := e.cg.create(strings.TrimSuffix(filepath.Base(exitFile), ".exit"), t.Resources.CPUs, int64(t.Resources.Memory))
+	if err != nil {
+		return "", fmt.Errorf("enforce the job's CPU and memory: %w", err)
+	}
+	started := false
+	defer func() {
+		if !started {
+			removeCgroups(cgs)
+		}
+	}()
+	// The marker the shim takes before it starts the job: a server that
+	// dies from here on leaves it, and Recover tells a start that never
+	// began (the marker, which Recover removes) from one under way.
+	claim := startingFile(exitFile)
+	if err := os.WriteFile(claim, nil, 0o644); err != nil {
+		return "", fmt.Errorf("mark the start: %w", err)
+	}
+	defer func() {
+		if !started {
+			os.Remove(claim)
+			os.Remove(claimedFile(exitFile))
+		}
+	}()
 	r, w, err := os.Pipe()
 	if err != nil {
-		return trainyard.Handle{}, fmt.Errorf("start shim: %w", err)
+		return "", fmt.Errorf("start shim: %w", err)
 	}
 	env := t.Env
 	if env == nil {
 		env = []string{} // nil would hand the job the server's environment
 	}
 	cmd := &exec.Cmd{
-		Path:        e.shimPath,
-		Args:        append(slices.Clip(e.shimArgs), shimArgs(exitFile, t.Workdir, t.Command)...),
+		Path: e.shimPath,
+		Args: append(slices.Clip(e.shimArgs), shimOptions{
+			ExitFile: exitFile, Workdir: t.Workdir, Layout: layout, RankLog: t.LogPath, Grace: e.grace,
+			Cgroups: cgs, MemoryLimit: int64(t.Resources.Memory), Claim: claim,
+		}.args(t.Command)...),
 		Env:         env,
 		Stdout:      logf,
 		Stderr:      logf,
@@ -144,7 +252,7 @@ func (e *Executor) Start(ctx context.Context, t trainyard.Task) (trainyard.Handl
 	w.Close()
 	if err != nil {
 		r.Close()
-		return trainyard.Handle{}, fmt.Errorf("start shim: %w", err)
+		return "", fmt.Errorf("start shim: %w", err)
 	}
 	shimPID := cmd.Process.Pid
 	// Not reaped before cmd.Wait, so /proc has it even if it has exited.
@@ -162,10 +270,10 @@ func (e *Executor) Start(ctx context.Context, t trainyard.Task) (trainyard.Handl
 	case a = <-answer:
 	case <-timer.C:
 		go abandon(cmd, r, answer, exitFile, 0)
-		return trainyard.Handle{}, fmt.Errorf("start shim: no answer in %v", startTimeout)
+		return "", fmt.Errorf("start shim: no answer in %v", startTimeout)
 	case <-ctx.Done():
 		go abandon(cmd, r, answer, exitFile, startTimeout)
-		return trainyard.Handle{}, ctx.Err()
+		return "", ctx.Err()
 	}
 
 	switch {
@@ -175,14 +283,15 @@ func (e *Executor) Start(ctx context.Context, t trainyard.Task) (trainyard.Handl
 		}
 		cmd.Wait()
 		os.Remove(exitFile)
+		os.Remove(handleFile(exitFile))
 		if a.err == nil {
 			a.err = fmt.Errorf("read shim start time: %w", statErr)
 		}
-		return trainyard.Handle{}, fmt.Errorf("start shim: %w (shim %s)", a.err, cmd.ProcessState)
+		return "", fmt.Errorf("start shim: %w (shim %s)", a.err, cmd.ProcessState)
 	case a.msg != "":
 		cmd.Wait()
 		fmt.Fprintf(logf, "trainyard: %s\n", a.msg)
-		return trainyard.Handle{}, trainyard.Errorf(trainyard.EINVALID, "%s", a.msg)
+		return "", trainyard.Errorf(trainyard.EINVALID, "%s", a.msg)
 	}
 
 	c := &child{start: shimStart, done: make(chan struct{})}
@@ -201,43 +310,79 @@ func (e *Executor) Start(ctx context.Context, t trainyard.Task) (trainyard.Handl
 		ShimPID: shimPID, ShimStart: shimStart,
 		PID: a.pid, Start: a.start,
 		ExitFile: exitFile,
+		Cgroups:  cgs,
 	}
 	// The handle also goes next to the exit file, so that a server that dies
-	// before it records the handle can find the task again (Lookup).
-	if err := os.WriteFile(handleFile(exitFile), []byte(s.encode()), 0o644); err != nil {
-		return trainyard.Handle{}, fmt.Errorf("record handle: %w", err)
+	// before it records the handle can find the task again (Recover). If it
+	// cannot be written the task must not run on: a caller that sees the
+	// error frees the task's GPUs.
+	if err := writeFileAtomic(handleFile(exitFile), []byte(s.encode())); err != nil {
+		syscall.Kill(-a.pid, syscall.SIGKILL)
+		<-c.done
+		os.Remove(exitFile)
+		return "", fmt.Errorf("record handle: %w (the job was stopped)", err)
 	}
-	return trainyard.Handle{PID: a.pid, State: s.encode()}, nil
+	started = true
+	return trainyard.Handle(s.encode()), nil
 }
 
 func handleFile(exitFile string) string { return strings.TrimSuffix(exitFile, ".exit") + ".handle" }
 
-// Lookup returns the handles of a job's tasks that this executor started
-// and that were not removed: after a crash of the server between Start and
-// recording the handle, the job can still be found.
-func (e *Executor) Lookup(jobID string) ([]trainyard.Handle, error) {
+// startingFile marks a start asked of a shim that has not yet taken it;
+// claimedFile, one it took (its job is starting) and has not yet recorded
+// the handle of. See Recover.
+func startingFile(exitFile string) string { return strings.TrimSuffix(exitFile, ".exit") + ".starting" }
+func claimedFile(exitFile string) string  { return strings.TrimSuffix(exitFile, ".exit") + ".claimed" }
+
+// Recover finds the task of attempt ref when its handle was never
+// recorded (the server died between Start and recording it), by the handle
+// file Start leaves next to the exit file. It returns ENOTFOUND when no
+// task was started for that attempt. Of several (only a crash in the middle
+// of a Start that was then retried leaves two), a live one wins.
+func (e *Executor) Recover(ctx context.Context, ref trainyard.TaskRef) (trainyard.Handle, error) {
 	// Sanitised IDs hold no glob metacharacters.
-	prefix := strings.TrimSuffix(exitFileName(jobID), ".exit")
+	prefix := strings.TrimSuffix(exitFileName(ref), ".exit")
 	prefix = prefix[:strings.LastIndexByte(prefix, '-')+1]
 	files, err := filepath.Glob(filepath.Join(e.stateDir, prefix+"*.handle"))
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	var out []trainyard.Handle
+	var found trainyard.Handle
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			continue
 		}
-		h := trainyard.Handle{State: string(b)}
+		h := trainyard.Handle(b)
 		s, err := decodeHandle(h)
 		if err != nil || s.ExitFile != strings.TrimSuffix(f, ".handle")+".exit" {
 			continue
 		}
-		h.PID = s.PID
-		out = append(out, h)
+		if found == "" || s.running() {
+			found = h
+		}
 	}
-	return out, nil
+	if found != "" {
+		return found, nil
+	}
+	// No handle: a start that a shim took and has not recorded yet is
+	// under way (ask again); one no shim took is given up here, and the
+	// shim, if one comes, then starts nothing.
+	claimed, _ := filepath.Glob(filepath.Join(e.stateDir, prefix+"*.claimed"))
+	for _, f := range claimed {
+		if fi, err := os.Stat(f); err == nil && time.Since(fi.ModTime()) < startTimeout {
+			return "", trainyard.Errorf(trainyard.EUNAVAILABLE, "job %s attempt %d is starting: ask again", ref.JobID, ref.Attempt)
+		}
+		os.Remove(f) // a shim that died before it recorded anything
+	}
+	starting, _ := filepath.Glob(filepath.Join(e.stateDir, prefix+"*.starting"))
+	for _, f := range starting {
+		if err := os.Remove(f); err != nil && errors.Is(err, os.ErrNotExist) {
+			// Taken by its shim just now.
+			return "", trainyard.Errorf(trainyard.EUNAVAILABLE, "job %s attempt %d is starting: ask again", ref.JobID, ref.Attempt)
+		}
+	}
+	return "", trainyard.Errorf(trainyard.ENOTFOUND, "no task of job %s attempt %d was started here", ref.JobID, ref.Attempt)
 }
 
 // startTimeout bounds the wait for a shim's answer. Only a broken shim
@@ -263,6 +408,7 @@ func abandon(cmd *exec.Cmd, r *os.File, answer <-chan shimAnswer, exitFile strin
 	}
 	cmd.Wait()
 	os.Remove(exitFile)
+	os.Remove(handleFile(exitFile)) // the shim's: its job is gone
 }
 
 // shimAnswer is the shim's answer to Start: a started job (pid, start), a
@@ -288,10 +434,9 @@ func readAnswer(r io.Reader) shimAnswer {
 }
 
 // exitFileName returns a fresh name for a task's exit file: the job ID,
-// made safe for a file name, and a random suffix, as attempts of one job
-// share the ID.
-func exitFileName(jobID string) string {
-	safe := []byte(jobID)
+// made safe for a file name, the attempt, and a random suffix.
+func exitFileName(ref trainyard.TaskRef) string {
+	safe := []byte(ref.JobID)
 	for i, c := range safe {
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
 			safe[i] = '_'
@@ -305,22 +450,27 @@ func exitFileName(jobID string) string {
 	}
 	var b [6]byte
 	rand.Read(b[:])
-	return string(safe) + "-" + hex.EncodeToString(b[:]) + ".exit"
+	return string(safe) + ".a" + strconv.Itoa(ref.Attempt) + "-" + hex.EncodeToString(b[:]) + ".exit"
 }
 
-// Signal sends sig, which must be a syscall.Signal, to the task's process
-// group: the job and every process it started that stayed in its group.
-// Signalling a task that has exited is not an error, and a handle whose
-// process number now belongs to another process signals nothing. Returns
-// EINVALID for a handle not made by this package.
-func (e *Executor) Signal(h trainyard.Handle, sig os.Signal) error {
+// Signal sends sig to the task's process group: every rank and every
+// process they started that stayed in the group. Signalling a task that
+// has exited is not an error, and a handle whose process number now
+// belongs to another process signals nothing. Returns EINVALID for a
+// handle not made by this package or an unknown signal.
+func (e *Executor) Signal(ctx context.Context, h trainyard.Handle, sig trainyard.Signal) error {
 	s, err := decodeHandle(h)
 	if err != nil {
 		return err
 	}
-	sg, ok := sig.(syscall.Signal)
-	if !ok {
-		return trainyard.Errorf(trainyard.EINVALID, "signal %v is not a POSIX signal", sig)
+	var sg syscall.Signal
+	switch sig {
+	case trainyard.SIGTERM:
+		sg = syscall.SIGTERM
+	case trainyard.SIGKILL:
+		sg = syscall.SIGKILL
+	default:
+		return trainyard.Errorf(trainyard.EINVALID, "signal %q: want SIGTERM or SIGKILL", sig)
 	}
 	// While the job's pid holds its start time (even as a zombie), or the
 	// pid is free but the shim still runs (it is cleaning up what the job
@@ -375,27 +525,29 @@ func (e *Executor) Wait(ctx context.Context, h trainyard.Handle) (trainyard.Exit
 	return readExitFile(s.ExitFile)
 }
 
-// Inspect reports whether the task is still running: its job, or its
-// shim stopping what the job left behind. For a task that is not, it
-// returns the exit status, Lost when none was recorded. It returns EINVALID
-// for a handle not made by this package.
-func (e *Executor) Inspect(h trainyard.Handle) (alive bool, st trainyard.ExitStatus, err error) {
+// Inspect reports whether the task is still running (its job, or its shim
+// stopping what the job left behind) and, for one that is not, its exit
+// status: Lost when none was recorded. It returns EINVALID for a handle not
+// made by this package.
+func (e *Executor) Inspect(ctx context.Context, h trainyard.Handle) (trainyard.TaskStatus, error) {
 	s, err := decodeHandle(h)
 	if err != nil {
-		return false, st, err
+		return trainyard.TaskStatus{}, err
 	}
+	ts := trainyard.TaskStatus{Phase: trainyard.PhaseRunning, BackendID: strconv.Itoa(s.PID), Nodes: []string{e.node.Name}}
 	if s.running() {
-		return true, st, nil
+		return ts, nil
 	}
-	st, err = readExitFile(s.ExitFile)
-	return false, st, err
+	ts.Phase = trainyard.PhaseEnded
+	ts.Exit, err = readExitFile(s.ExitFile)
+	return ts, err
 }
 
-// Remove deletes what the executor keeps for a finished task, its exit
-// file, once the caller has stored the exit status. It returns ECONFLICT
-// while the task runs and EINVALID for a handle not made by this package;
-// removing twice is not an error.
-func (e *Executor) Remove(h trainyard.Handle) error {
+// Cleanup deletes what the executor keeps for a finished task, its exit
+// and handle files, once the caller has stored the exit status. It returns
+// ECONFLICT while the task runs and EINVALID for a handle not made by this
+// package; cleaning up twice is not an error.
+func (e *Executor) Cleanup(ctx context.Context, h trainyard.Handle) error {
 	s, err := decodeHandle(h)
 	if err != nil {
 		return err
@@ -409,8 +561,10 @@ func (e *Executor) Remove(h trainyard.Handle) error {
 	if err := os.Remove(s.ExitFile); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove exit file: %w", err)
 	}
+	os.Remove(startingFile(s.ExitFile))
+	os.Remove(claimedFile(s.ExitFile))
 	if err := os.Remove(handleFile(s.ExitFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove handle file: %w", err)
 	}
-	return nil
+	return removeCgroups(s.Cgroups)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/trainyard/trainyard"
+	"github.com/trainyard/trainyard/launch"
 )
 
 func TestExitStatus(t *testing.T) {
@@ -37,7 +38,7 @@ func TestExitStatus(t *testing.T) {
 			if got := wait(t, e, h); got != tt.want {
 				t.Errorf("Wait = %+v, want %+v", got, tt.want)
 			}
-			alive, got, err := e.Inspect(h)
+			alive, got, err := inspect(e, h)
 			if err != nil || alive || got != tt.want {
 				t.Errorf("Inspect = %v, %+v, %v; want false, %+v, nil", alive, got, err, tt.want)
 			}
@@ -57,12 +58,14 @@ func TestEnvAndWorkdir(t *testing.T) {
 		name    string
 		command []string
 		env     []string
+		gpus    []int
 		wantLog string // {dir} is the workdir
 	}{
 		{
 			name:    "env is the task's only",
 			command: []string{"sh", "-c", `echo "$CUDA_VISIBLE_DEVICES ${TRAINYARD_SERVER_ONLY-unset}"; pwd -P`},
-			env:     []string{"PATH=" + os.Getenv("PATH"), "CUDA_VISIBLE_DEVICES=1,3"},
+			env:     []string{"PATH=" + os.Getenv("PATH"), "CUDA_VISIBLE_DEVICES=0"},
+			gpus:    []int{1, 3}, // the placement's GPUs win over the task's variable
 			wantLog: "1,3 unset\n{dir}\n",
 		},
 		{
@@ -84,6 +87,7 @@ func TestEnvAndWorkdir(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			task := newTask(t, tt.command...)
 			task.Env = append(tt.env, shimEnv...)
+			task.Placement[0].GPUs = tt.gpus
 			dir, err := filepath.EvalSymlinks(task.Workdir)
 			if err != nil {
 				t.Fatal(err)
@@ -170,18 +174,18 @@ func TestSignal(t *testing.T) {
 	t.Run("SIGTERM reaches grandchildren", func(t *testing.T) {
 		task := newTask(t, "sh", "-c", "sleep 100 & sleep 100 & wait")
 		h := start(t, e, task)
-		eventually(t, "sh and two sleeps in the job's group", func() bool { return len(groupMembers(t, h.PID)) == 3 })
-		if err := e.Signal(h, syscall.SIGTERM); err != nil {
+		eventually(t, "sh and two sleeps in the job's group", func() bool { return len(groupMembers(t, pidOf(t, h))) == 3 })
+		if err := e.Signal(ctx, h, trainyard.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
 		want := trainyard.ExitStatus{Code: 143, Signal: "SIGTERM"}
 		if got := wait(t, e, h); got != want {
 			t.Errorf("status = %+v, want %+v", got, want)
 		}
-		if groupExistsNow(h.PID) {
-			t.Errorf("processes left in group %d: %v", h.PID, groupMembers(t, h.PID))
+		if groupExistsNow(pidOf(t, h)) {
+			t.Errorf("processes left in group %d: %v", pidOf(t, h), groupMembers(t, pidOf(t, h)))
 		}
-		if err := e.Signal(h, syscall.SIGTERM); err != nil {
+		if err := e.Signal(ctx, h, trainyard.SIGTERM); err != nil {
 			t.Errorf("Signal after exit = %v, want nil", err)
 		}
 	})
@@ -190,15 +194,15 @@ func TestSignal(t *testing.T) {
 		task := newTask(t, "sh", "-c", `trap "" TERM; echo ready; `+untilGo)
 		h := start(t, e, task)
 		eventually(t, "the trap", func() bool { return strings.Contains(readLog(t, task), "ready") })
-		if err := e.Signal(h, syscall.SIGTERM); err != nil {
+		if err := e.Signal(ctx, h, trainyard.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
 		// Signal is synchronous: SIGTERM is delivered, and ignored, by now.
 		time.Sleep(50 * time.Millisecond)
-		if alive, _, _ := e.Inspect(h); !alive {
+		if ts, _ := e.Inspect(ctx, h); ts.Phase != trainyard.PhaseRunning {
 			t.Fatal("the job died of an ignored SIGTERM")
 		}
-		if err := e.Signal(h, syscall.SIGKILL); err != nil {
+		if err := e.Signal(ctx, h, trainyard.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
 		want := trainyard.ExitStatus{Code: 137, Signal: "SIGKILL"}
@@ -230,8 +234,8 @@ func TestShimStopsStrays(t *testing.T) {
 			if got := wait(t, e, h); got != (trainyard.ExitStatus{}) {
 				t.Errorf("status = %+v, want success", got)
 			}
-			if groupExistsNow(h.PID) {
-				t.Errorf("processes left in group %d: %v", h.PID, groupMembers(t, h.PID))
+			if groupExistsNow(pidOf(t, h)) {
+				t.Errorf("processes left in group %d: %v", pidOf(t, h), groupMembers(t, pidOf(t, h)))
 			}
 			if log := readLog(t, task); !strings.Contains(log, "left processes in its group") {
 				t.Errorf("log %q does not say that strays were stopped", log)
@@ -250,7 +254,7 @@ func TestShimReapsOrphans(t *testing.T) {
 	s, _ := decodeHandle(h)
 	eventually(t, "the orphans", func() bool { return strings.Contains(readLog(t, task), "orphaned") })
 	eventually(t, "the job as the shim's only child", func() bool {
-		return slices.Equal(children(t, s.ShimPID), []int{h.PID})
+		return slices.Equal(children(t, s.ShimPID), []int{pidOf(t, h)})
 	})
 }
 
@@ -278,7 +282,7 @@ func TestServerKilled(t *testing.T) {
 
 	e := newExecutor(t, stateDir)
 	t.Cleanup(func() { kill(t, e, h) })
-	if alive, st, err := e.Inspect(h); !alive || err != nil {
+	if alive, st, err := inspect(e, h); !alive || err != nil {
 		t.Fatalf("Inspect after the server died = %v, %+v, %v; want alive", alive, st, err)
 	}
 	release(t, workdir)
@@ -286,7 +290,7 @@ func TestServerKilled(t *testing.T) {
 	if got := wait(t, e, h); got != want {
 		t.Errorf("Wait = %+v, want %+v", got, want)
 	}
-	if alive, got, err := e.Inspect(h); alive || got != want || err != nil {
+	if alive, got, err := inspect(e, h); alive || got != want || err != nil {
 		t.Errorf("Inspect = %v, %+v, %v; want false, %+v, nil", alive, got, err, want)
 	}
 }
@@ -301,7 +305,7 @@ func TestRecoveredHandle(t *testing.T) {
 		task := newTask(t, "sh", "-c", untilGo+"; exit 7")
 		h := start(t, a, task)
 		b := newExecutor(t, stateDir)
-		if alive, st, err := b.Inspect(h); !alive || err != nil {
+		if alive, st, err := inspect(b, h); !alive || err != nil {
 			t.Fatalf("Inspect = %v, %+v, %v; want alive", alive, st, err)
 		}
 		release(t, task.Workdir)
@@ -318,18 +322,18 @@ func TestRecoveredHandle(t *testing.T) {
 		b := newExecutor(t, stateDir)
 		eventually(t, "the shim gone", func() bool { return !running(s.ShimPID, s.ShimStart) })
 		for _, e := range []*Executor{a, b} {
-			if alive, st, err := e.Inspect(h); !alive || err != nil {
+			if alive, st, err := inspect(e, h); !alive || err != nil {
 				t.Errorf("Inspect of a job that outlived its shim = %v, %+v, %v; want alive", alive, st, err)
 			}
 		}
-		if err := b.Signal(h, syscall.SIGKILL); err != nil {
+		if err := b.Signal(ctx, h, trainyard.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
 		for _, e := range []*Executor{a, b} {
 			if got := wait(t, e, h); got != (trainyard.ExitStatus{Lost: true}) {
 				t.Errorf("Wait = %+v, want Lost", got)
 			}
-			if alive, got, err := e.Inspect(h); alive || !got.Lost || err != nil {
+			if alive, got, err := inspect(e, h); alive || !got.Lost || err != nil {
 				t.Errorf("Inspect = %v, %+v, %v; want false, Lost, nil", alive, got, err)
 			}
 		}
@@ -368,17 +372,17 @@ func TestPIDReuseGuard(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			other := s
 			tt.modify(&other)
-			stale := trainyard.Handle{PID: h.PID, State: other.encode()}
+			stale := trainyard.Handle(other.encode())
 			if tt.name == "both reused" {
-				if alive, _, _ := e.Inspect(stale); alive {
+				if alive, _, _ := inspect(e, stale); alive {
 					t.Error("Inspect of a stale handle says alive")
 				}
 			}
-			if err := e.Signal(stale, syscall.SIGKILL); err != nil {
+			if err := e.Signal(ctx, stale, trainyard.SIGKILL); err != nil {
 				t.Errorf("Signal = %v, want nil", err)
 			}
 			time.Sleep(20 * time.Millisecond) // a wrongly sent SIGKILL would be delivered by now
-			if alive, _, _ := e.Inspect(h); !alive {
+			if ts, _ := e.Inspect(ctx, h); ts.Phase != trainyard.PhaseRunning {
 				t.Fatal("Signal with a stale handle killed the job")
 			}
 		})
@@ -388,14 +392,14 @@ func TestPIDReuseGuard(t *testing.T) {
 func TestBadHandle(t *testing.T) {
 	e := newExecutor(t, t.TempDir())
 	for _, state := range []string{"", "{", `{"v":1}`, `{"v":2,"shim_pid":1,"pid":1,"exit_file":"x"}`} {
-		h := trainyard.Handle{PID: 1, State: state}
-		if _, _, err := e.Inspect(h); !trainyard.IsCode(err, trainyard.EINVALID) {
+		h := trainyard.Handle(state)
+		if _, _, err := inspect(e, h); !trainyard.IsCode(err, trainyard.EINVALID) {
 			t.Errorf("Inspect(%q) = %v, want EINVALID", state, err)
 		}
 		if _, err := e.Wait(context.Background(), h); !trainyard.IsCode(err, trainyard.EINVALID) {
 			t.Errorf("Wait(%q) = %v, want EINVALID", state, err)
 		}
-		if err := e.Signal(h, syscall.SIGTERM); !trainyard.IsCode(err, trainyard.EINVALID) {
+		if err := e.Signal(ctx, h, trainyard.SIGTERM); !trainyard.IsCode(err, trainyard.EINVALID) {
 			t.Errorf("Signal(%q) = %v, want EINVALID", state, err)
 		}
 	}
@@ -429,17 +433,17 @@ func TestRemove(t *testing.T) {
 	e := newExecutor(t, t.TempDir())
 	task := newTask(t, "sh", "-c", untilGo)
 	h := start(t, e, task)
-	if err := e.Remove(h); !trainyard.IsCode(err, trainyard.ECONFLICT) {
+	if err := e.Cleanup(ctx, h); !trainyard.IsCode(err, trainyard.ECONFLICT) {
 		t.Errorf("Remove while running = %v, want ECONFLICT", err)
 	}
 	release(t, task.Workdir)
 	wait(t, e, h)
 	for range 2 {
-		if err := e.Remove(h); err != nil {
+		if err := e.Cleanup(ctx, h); err != nil {
 			t.Errorf("Remove = %v", err)
 		}
 	}
-	if _, st, _ := e.Inspect(h); !st.Lost {
+	if _, st, _ := inspect(e, h); !st.Lost {
 		t.Errorf("Inspect after Remove = %+v, want Lost", st)
 	}
 }
@@ -467,7 +471,7 @@ func TestBrokenShim(t *testing.T) {
 	startTimeout = 200 * time.Millisecond
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e, err := New(Config{ShimCommand: tt.shim, StateDir: t.TempDir()})
+			e, err := New(Config{ShimCommand: tt.shim, StateDir: t.TempDir(), Node: trainyard.Node{Name: testNode}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -486,4 +490,94 @@ func TestBrokenShim(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the silent shim and its child killed", func() bool { return len(groupMembers(t, pid)) == 0 })
+}
+
+// The shim records the task's handle before it answers Start: a server
+// killed after the job started, before it read the answer or wrote the
+// handle itself, still finds the task (Recover) and does not start the
+// job again.
+func TestShimRecordsTheHandleBeforeItAnswers(t *testing.T) {
+	stateDir := t.TempDir()
+	task := newTask(t, "sleep", "100")
+	exitFile := filepath.Join(stateDir, exitFileName(task.TaskRef))
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	layout := launch.Layout{Launch: trainyard.LaunchNone, Nodes: 1, ProcsPerNode: 1, MasterAddr: "127.0.0.1", RunID: task.JobID}
+	cmd := exec.Command(os.Args[0], append([]string{"__shim"}, shimOptions{ExitFile: exitFile, Workdir: task.Workdir, Layout: layout, RankLog: task.LogPath}.args(task.Command)...)...)
+	cmd.Env, cmd.ExtraFiles = task.Env, []*os.File{w}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	a := readAnswer(r) // and nothing more of what Start does
+	if a.err != nil || a.pid <= 0 {
+		t.Fatalf("shim answered %+v", a)
+	}
+	defer func() { syscall.Kill(-a.pid, syscall.SIGKILL); cmd.Wait() }()
+	h, err := newExecutor(t, stateDir).Recover(ctx, task.TaskRef)
+	if err != nil {
+		t.Fatalf("Recover after the answer alone: %v", err)
+	}
+	if s, err := decodeHandle(h); err != nil || s.PID != a.pid || s.ShimPID != cmd.Process.Pid || s.ExitFile != exitFile {
+		t.Fatalf("recovered handle %+v (%v); want job %d, shim %d", s, err, a.pid, cmd.Process.Pid)
+	}
+}
+
+// A server can die after it asked a shim to start a job and before the
+// shim recorded the handle; a server recovering the job then finds no
+// handle. Recover tells a start no shim took (it gives it up, and the
+// shim that comes later starts nothing: the job may be queued again) from
+// one a shim took (under way: ask again), so the job never runs twice.
+func TestRecoverGivesUpAStartNoShimTook(t *testing.T) {
+	stateDir := t.TempDir()
+	x := newExecutor(t, stateDir)
+	task := newTask(t, "sh", "-c", "echo ran > "+filepath.Join(stateDir, "ran"))
+	exitFile := filepath.Join(stateDir, exitFileName(task.TaskRef))
+
+	// Taken by its shim, no handle yet: under way.
+	if err := os.WriteFile(claimedFile(exitFile), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.Recover(ctx, task.TaskRef); !trainyard.IsCode(err, trainyard.EUNAVAILABLE) {
+		t.Fatalf("Recover of a start a shim took: %v; want EUNAVAILABLE (ask again)", err)
+	}
+	os.Remove(claimedFile(exitFile))
+
+	// Asked for, not taken: Recover gives it up...
+	if err := os.WriteFile(startingFile(exitFile), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.Recover(ctx, task.TaskRef); !trainyard.IsCode(err, trainyard.ENOTFOUND) {
+		t.Fatalf("Recover of a start no shim took: %v; want ENOTFOUND", err)
+	}
+	// ...and the shim that was on its way starts nothing.
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	layout := launch.Layout{Launch: trainyard.LaunchNone, Nodes: 1, ProcsPerNode: 1, MasterAddr: "127.0.0.1", RunID: task.JobID}
+	cmd := exec.Command(os.Args[0], append([]string{"__shim"}, shimOptions{ExitFile: exitFile, Workdir: task.Workdir, Layout: layout, RankLog: task.LogPath,
+		Claim: startingFile(exitFile)}.args(task.Command)...)...)
+	cmd.Env, cmd.ExtraFiles = task.Env, []*os.File{w}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	a := readAnswer(r)
+	cmd.Wait()
+	if a.msg == "" || a.pid != 0 || !strings.Contains(a.msg, "start given up") {
+		t.Fatalf("the late shim answered %+v; want an error and no job", a)
+	}
+	if _, err := os.Stat(filepath.Join(stateDir, "ran")); err == nil {
+		t.Fatal("the late shim ran the job")
+	}
+	if _, err := os.Stat(handleFile(exitFile)); err == nil {
+		t.Fatal("the late shim recorded a handle")
+	}
 }

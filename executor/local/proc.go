@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"syscall"
 
 	"github.com/trainyard/trainyard"
 )
@@ -22,6 +21,8 @@ type state struct {
 	PID       int    `json:"pid"` // the job, leader of process group PID
 	Start     uint64 `json:"start"`
 	ExitFile  string `json:"exit_file"`
+	// Cgroups are the task's control groups, removed by Cleanup.
+	Cgroups []string `json:"cgroups,omitempty"`
 }
 
 const stateVersion = 1
@@ -36,11 +37,11 @@ func (s state) encode() string {
 
 func decodeHandle(h trainyard.Handle) (state, error) {
 	var s state
-	if err := json.Unmarshal([]byte(h.State), &s); err != nil {
+	if err := json.Unmarshal([]byte(h), &s); err != nil {
 		return s, trainyard.Errorf(trainyard.EINVALID, "handle state is not a local executor's: %v", err)
 	}
 	if s.V != stateVersion || s.ShimPID <= 0 || s.PID <= 0 || s.ExitFile == "" {
-		return s, trainyard.Errorf(trainyard.EINVALID, "handle state is not a local executor's: %q", h.State)
+		return s, trainyard.Errorf(trainyard.EINVALID, "handle state is not a local executor's: %q", string(h))
 	}
 	return s, nil
 }
@@ -55,6 +56,7 @@ func (s state) running() bool {
 type exitRecord struct {
 	Code   int    `json:"code"`
 	Signal string `json:"signal,omitempty"`
+	Reason string `json:"reason,omitempty"` // which rank failed, for a multi-rank job
 }
 
 // readExitFile returns the status recorded in path, or Lost when there is
@@ -71,7 +73,7 @@ func readExitFile(path string) (trainyard.ExitStatus, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return trainyard.ExitStatus{}, fmt.Errorf("parse exit file %s: %w", path, err)
 	}
-	return trainyard.ExitStatus{Code: r.Code, Signal: r.Signal}, nil
+	return trainyard.ExitStatus{Code: r.Code, Signal: r.Signal, Reason: r.Reason}, nil
 }
 
 // procStat returns the state letter and start time of pid from
@@ -119,26 +121,4 @@ func running(pid int, start uint64) bool {
 func exists(pid int, start uint64) bool {
 	_, s, err := procStat(pid)
 	return err == nil && s == start
-}
-
-// signalName returns the conventional name of sig ("SIGTERM"), or "SIG"
-// followed by its number for one without a name.
-func signalName(sig syscall.Signal) string {
-	if n, ok := signalNames[sig]; ok {
-		return n
-	}
-	return "SIG" + strconv.Itoa(int(sig))
-}
-
-var signalNames = map[syscall.Signal]string{
-	syscall.SIGHUP: "SIGHUP", syscall.SIGINT: "SIGINT", syscall.SIGQUIT: "SIGQUIT",
-	syscall.SIGILL: "SIGILL", syscall.SIGTRAP: "SIGTRAP", syscall.SIGABRT: "SIGABRT",
-	syscall.SIGBUS: "SIGBUS", syscall.SIGFPE: "SIGFPE", syscall.SIGKILL: "SIGKILL",
-	syscall.SIGUSR1: "SIGUSR1", syscall.SIGSEGV: "SIGSEGV", syscall.SIGUSR2: "SIGUSR2",
-	syscall.SIGPIPE: "SIGPIPE", syscall.SIGALRM: "SIGALRM", syscall.SIGTERM: "SIGTERM",
-	syscall.SIGCHLD: "SIGCHLD", syscall.SIGCONT: "SIGCONT", syscall.SIGSTOP: "SIGSTOP",
-	syscall.SIGTSTP: "SIGTSTP", syscall.SIGTTIN: "SIGTTIN", syscall.SIGTTOU: "SIGTTOU",
-	syscall.SIGURG: "SIGURG", syscall.SIGXCPU: "SIGXCPU", syscall.SIGXFSZ: "SIGXFSZ",
-	syscall.SIGVTALRM: "SIGVTALRM", syscall.SIGPROF: "SIGPROF", syscall.SIGWINCH: "SIGWINCH",
-	syscall.SIGIO: "SIGIO", syscall.SIGSYS: "SIGSYS",
 }

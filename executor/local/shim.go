@@ -6,13 +6,15 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/trainyard/trainyard"
+	"github.com/trainyard/trainyard/launch"
 )
 
 // statusFD is the shim's file descriptor for its answer to Start: the write
@@ -53,12 +55,21 @@ func ShimMain(args []string) int {
 	fs.SetOutput(os.Stderr)
 	exitFile := fs.String("exit-file", "", "write the job's exit status to `file`")
 	workdir := fs.String("workdir", "", "run the job in `dir`")
+	cgroupList := fs.String("cgroup", "", "join these control groups (comma-separated) before starting the job")
+	memLimit := fs.Int64("memory-limit", 0, "the job's memory limit in bytes, for the out-of-memory message")
+	claim := fs.String("claim", "", "take this start marker before starting the job; start nothing if it is gone")
+	var lf launch.Flags
+	lf.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		return fail(2, "shim: "+err.Error())
 	}
 	argv := fs.Args()
 	if *exitFile == "" || len(argv) == 0 || argv[0] == "" {
-		return fail(2, "shim: usage: --exit-file FILE [--workdir DIR] -- PROGRAM [ARG...]")
+		return fail(2, "shim: usage: --exit-file FILE [--workdir DIR] [launch flags] -- PROGRAM [ARG...]")
+	}
+	layout, err := lf.Layout(os.Getenv)
+	if err != nil {
+		return fail(2, "shim: "+err.Error())
 	}
 
 	// The server signals the job's process group, never the shim; a stray
@@ -80,63 +91,81 @@ func ShimMain(args []string) int {
 			return fail(127, fmt.Sprintf("workdir %q: %v", *workdir, err))
 		}
 	}
-	// exec.Command resolves the program with PATH from the shim's
-	// environment, which is the task's, relative to the workdir.
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		var pe *os.PathError // "fork/exec PROGRAM: permission denied"
-		if errors.As(err, &pe) {
-			err = fmt.Errorf("exec: %q: %w", argv[0], pe.Err)
+	var cgs []string
+	if *cgroupList != "" {
+		cgs = strings.Split(*cgroupList, ",")
+		if err := joinCgroups(cgs); err != nil {
+			return fail(127, "enforce the job's CPU and memory: "+err.Error())
 		}
+	}
+	var rankLog func(int) string
+	if lf.RankLog != "" {
+		rankLog = func(r int) string { return trainyard.RankLogPath(lf.RankLog, r) }
+	}
+	// The server that asked for this start may have died, and a server
+	// recovering its jobs may have given the start up (Recover removes the
+	// marker) and queued the job again: then this shim must start nothing.
+	// Taking the marker is one rename, so exactly one of the two wins.
+	if *claim != "" {
+		if err := os.Rename(*claim, claimedFile(*exitFile)); err != nil {
+			return fail(127, "start given up: the server that asked for it stopped, and the job was queued again ("+err.Error()+")")
+		}
+	}
+	// exec resolves the program with PATH from the shim's environment,
+	// which is the task's, relative to the workdir. Every rank joins the
+	// process group that rank 0 leads.
+	node, err := launch.Start(launch.Config{Layout: layout, Command: argv, Env: os.Environ(), Output: os.Stdout, RankLog: rankLog})
+	if err != nil {
 		return fail(127, err.Error())
 	}
-	pid := cmd.Process.Pid
-	// The job is not reaped before waitJob, so its /proc entry is there
-	// even if it has already exited.
+	pid := node.Leader
+	// The ranks are not reaped before node.Wait, so the leader's /proc
+	// entry is there even if it has already exited.
 	_, start, err := procStat(pid)
 	if err != nil {
 		syscall.Kill(-pid, syscall.SIGKILL)
-		cmd.Wait()
+		node.Wait(0)
 		return fail(127, "read job start time: "+err.Error())
 	}
+	// The handle goes next to the exit file before the answer, so that a
+	// server that dies at any point from here on (before it reads the
+	// answer, or before it records the handle) finds the task (Recover)
+	// instead of starting the job again.
+	_, shimStart, err := procStat(os.Getpid())
+	if err == nil {
+		h := state{V: stateVersion, ShimPID: os.Getpid(), ShimStart: shimStart, PID: pid, Start: start, ExitFile: *exitFile, Cgroups: cgs}
+		err = writeFileAtomic(handleFile(*exitFile), []byte(h.encode()))
+	}
+	if err != nil {
+		syscall.Kill(-pid, syscall.SIGKILL)
+		node.Wait(0)
+		return fail(127, "record the task's handle: "+err.Error())
+	}
+	os.Remove(claimedFile(*exitFile)) // the handle says it all now
 	if status != nil {
 		fmt.Fprintf(status, "started %d %d\n", pid, start)
 		status.Close()
 	}
 
-	if ws, err := waitJob(pid); err != nil {
-		fmt.Fprintf(os.Stderr, "trainyard: wait for the job: %v\n", err)
-	} else {
-		r := exitRecord{Code: ws.ExitStatus()}
-		if ws.Signaled() {
-			r = exitRecord{Code: 128 + int(ws.Signal()), Signal: signalName(ws.Signal())}
+	st := node.Wait(lf.Grace)
+	if n := oomKills(cgs); n > 0 && st.Code != 0 {
+		oom := fmt.Sprintf("out of memory: the kernel's OOM killer stopped %d process(es) of the job at its memory limit (%s)", n, trainyard.Bytes(*memLimit))
+		if st.Reason != "" {
+			oom += "; " + st.Reason
 		}
-		if err := writeExitFile(*exitFile, r); err != nil {
-			fmt.Fprintf(os.Stderr, "trainyard: record exit status: %v\n", err)
-		}
+		st.Reason = oom
+	}
+	if st.Reason != "" {
+		fmt.Fprintf(os.Stderr, "trainyard: %s\n", st.Reason)
+	}
+	if err := writeExitFile(*exitFile, exitRecord{Code: st.Code, Signal: st.Signal, Reason: st.Reason}); err != nil {
+		fmt.Fprintf(os.Stderr, "trainyard: record exit status: %v\n", err)
 	}
 	cleanupGroup(pid)
-	return 0
-}
-
-// waitJob reaps the shim's children until it reaps the job, whose status
-// it returns. The others are orphans of the job, which the shim adopts as a
-// subreaper; reaping them as they exit keeps zombies from piling up under a
-// long job.
-func waitJob(pid int) (syscall.WaitStatus, error) {
-	for {
-		var ws syscall.WaitStatus
-		p, err := syscall.Wait4(-1, &ws, 0, nil)
-		switch {
-		case err == syscall.EINTR:
-		case err != nil:
-			return 0, err
-		case p == pid:
-			return ws, nil
-		}
+	if killCgroups(cgs) {
+		fmt.Fprintf(os.Stderr, "trainyard: stopped processes the job left outside its process group\n")
 	}
+	return 0
 }
 
 // writeExitFile writes r to path atomically: a reader sees no file or the
@@ -146,12 +175,19 @@ func writeExitFile(path string, r exitRecord) error {
 	if err != nil {
 		return err
 	}
+	return writeFileAtomic(path, append(b, '\n'))
+}
+
+// writeFileAtomic writes b to path so that a reader sees no file or all of
+// b, even across a crash of the machine: a temporary file, fsync, rename,
+// and fsync of the directory.
+func writeFileAtomic(path string, b []byte) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(append(b, '\n'))
+	_, err = f.Write(b)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -228,12 +264,33 @@ func reapOrphans() {
 	}
 }
 
-// shimArgs returns the arguments that ShimMain parses.
-func shimArgs(exitFile, workdir string, command []string) []string {
-	args := make([]string, 0, 5+len(command))
-	args = append(args, "--exit-file", exitFile)
-	if workdir != "" {
-		args = append(args, "--workdir", workdir)
+// shimOptions are what Start tells the shim besides the command.
+type shimOptions struct {
+	ExitFile, Workdir string
+	Layout            launch.Layout
+	RankLog           string
+	Grace             time.Duration
+	Cgroups           []string // to join before starting the job
+	MemoryLimit       int64    // for the message when the OOM killer strikes
+	// Claim is the start's marker (startingFile): the shim takes it
+	// (renames it to claimedFile) before it starts the job, and starts
+	// nothing when it is gone (Recover gave the start up).
+	Claim string
+}
+
+// args returns the arguments that ShimMain parses.
+func (o shimOptions) args(command []string) []string {
+	args := []string{"--exit-file", o.ExitFile}
+	if o.Claim != "" {
+		args = append(args, "--claim", o.Claim)
+	}
+	if o.Workdir != "" {
+		args = append(args, "--workdir", o.Workdir)
+	}
+	args = append(args, launch.Args(o.Layout, o.RankLog)...)
+	args = append(args, "--grace", o.Grace.String())
+	if len(o.Cgroups) > 0 {
+		args = append(args, "--cgroup", strings.Join(o.Cgroups, ","), "--memory-limit", strconv.FormatInt(o.MemoryLimit, 10))
 	}
 	args = append(args, "--")
 	return append(args, command...)

@@ -157,3 +157,36 @@ def test_logged_model_api(server):
     assert [x.model_id for x in found] == [m.model_id]
     client.delete_logged_model(m.model_id)
     assert client.search_logged_models([exp]) == []
+
+
+def test_artifact_root_is_configurable_as_in_mlflow(tmp_path: Path, monkeypatch):
+    """--artifacts-destination puts the artifact store's files in a directory of
+    one's choosing; --default-artifact-root makes new experiments keep their
+    artifacts there (a local directory: the client writes to it itself)."""
+    from conftest import Server
+
+    dest, root = tmp_path / "dest", tmp_path / "root"
+    s = Server(tmp_path / "data", args=["--artifacts-destination", str(dest)]).start()
+    try:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", s.url)
+        mlflow.set_tracking_uri(s.url)
+        mlflow.set_experiment("dest")
+        with mlflow.start_run() as run:
+            mlflow.log_text("proxied", "a/b.txt")
+        assert (dest / run.info.run_id / "a" / "b.txt").read_text() == "proxied"
+    finally:
+        s.stop()
+    s = Server(tmp_path / "data2", args=["--default-artifact-root", str(root)]).start()
+    try:
+        mlflow.set_tracking_uri(s.url)
+        client = MlflowClient(s.url)
+        exp_id = client.create_experiment("rooted")
+        assert client.get_experiment(exp_id).artifact_location == str(root / exp_id)
+        with mlflow.start_run(experiment_id=exp_id) as run:
+            mlflow.log_text("direct", "c.txt")
+        assert run.info.artifact_uri == str(root / exp_id / run.info.run_id / "artifacts")
+        assert (root / exp_id / run.info.run_id / "artifacts" / "c.txt").read_text() == "direct"
+        assert [f.path for f in client.list_artifacts(run.info.run_id)] == ["c.txt"]  # the client lists the directory itself
+        assert s.json("GET", "/api/v1/runs/%s/artifacts" % run.info.run_id)["artifacts"] == []  # not in the server's store
+    finally:
+        s.stop()

@@ -55,3 +55,38 @@ def test_mlflow_start_run_inside_a_job_attaches_to_its_run(server, tmp_path: Pat
         assert [a.path for a in client.list_artifacts(job_id)] == ["note.txt"]
     found = client.search_runs([exp.experiment_id], "attributes.status = 'FAILED'")
     assert [r.info.run_id for r in found] == [ids[1]]
+
+
+def test_an_unmodified_mlflow_script_that_sets_its_experiment_runs_as_a_job(server, tmp_path: Path):
+    """mlflow.set_experiment("x") then mlflow.start_run() inside a job: the
+    job's run moves into experiment x and is the run the script logs to; a
+    second start_run in the same job is a run of its own, tagged with the job."""
+    script = tmp_path / "sweep.py"
+    script.write_text(textwrap.dedent("""
+        import os, mlflow
+        mlflow.set_experiment("chosen-by-code")
+        with mlflow.start_run(run_name="main") as run:
+            assert run.info.run_id == os.environ["TRAINYARD_RUN_ID"], run.info.run_id
+            mlflow.log_param("lr", 0.1)
+            mlflow.log_metric("loss", 0.5, step=1)
+        with mlflow.start_run(run_name="second") as second:
+            mlflow.log_metric("loss", 0.25)
+        open(os.environ["MARK"], "w").write(second.info.run_id)
+    """))
+    spec = {"name": "set-experiment", "project": "jobs-elsewhere", "command": [sys.executable, str(script)],
+            "workdir": str(tmp_path), "env": {"MARK": str(tmp_path / "mark")}}
+    job_id = server.json("POST", "/api/v1/jobs", spec)["id"]
+    job = wait_job(server, job_id)
+    log = server.request("GET", "/api/v1/jobs/%s/logs" % job_id)[1].decode(errors="replace")[-3000:]
+    assert job["state"] == "SUCCEEDED", log
+    client = MlflowClient()
+    exp = client.get_experiment_by_name("chosen-by-code")
+    run = client.get_run(job_id)
+    assert run.info.experiment_id == exp.experiment_id and run.info.run_name == "main"
+    assert run.info.status == "FINISHED" and run.data.params == {"lr": "0.1"} and run.data.metrics == {"loss": 0.5}
+    assert run.data.tags["trainyard.job_id"] == job_id
+    second = client.get_run((tmp_path / "mark").read_text())
+    assert second.info.run_id != job_id and second.info.experiment_id == exp.experiment_id
+    assert second.data.tags["trainyard.job_id"] == job_id and second.info.status == "FINISHED"
+    assert server.json("GET", "/api/v1/runs/" + job_id)["project"] == "chosen-by-code"
+    assert server.json("GET", "/api/v1/jobs/" + job_id)["project"] == "jobs-elsewhere"  # the job stays where it was queued

@@ -36,15 +36,17 @@ function freePort() {
 
 /**
  * startServer runs `trainyard up` on a new data directory; gpus > 0 gives
- * it that many fake GPUs. Answers { url, api, stop, output }.
+ * it that many fake GPUs, token starts it with --token (api() sends it), bin
+ * picks another binary. Answers { url, api, stop, output }.
  */
-export async function startServer({ cpus = 4, gpus = 0, killGrace = '2s' } = {}) {
-  const bin = binary();
+export async function startServer({ cpus = 4, gpus = 0, killGrace = '2s', token = '', bin = binary() } = {}) {
   const data = mkdtempSync(join(tmpdir(), 'trainyard-ui-e2e-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const args = ['up', '--data', data, '--addr', `127.0.0.1:${port}`, '--cpus', String(cpus), '--kill-grace', killGrace, '--sync', 'NORMAL'];
   args.push('--nvidia-smi', gpus > 0 ? join(repo, 'gpu/testdata/fake-nvidia-smi') : 'none');
+  if (token) args.push('--token', token);
+  const auth = token ? { Authorization: `Bearer ${token}` } : {};
   let output = '';
   const proc = spawn(bin, args, { env: { ...process.env, TRAINYARD_FAKE_GPUS: String(gpus) }, stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stdout.on('data', (d) => (output += d));
@@ -52,7 +54,7 @@ export async function startServer({ cpus = 4, gpus = 0, killGrace = '2s' } = {})
   const exited = new Promise((ok) => proc.once('exit', ok));
   for (let i = 0; ; i++) {
     try {
-      if ((await fetch(`${url}/api/v1/health`)).ok) break;
+      if ((await fetch(`${url}/api/v1/health`, { headers: auth })).ok) break;
     } catch {
       // not up yet
     }
@@ -60,7 +62,7 @@ export async function startServer({ cpus = 4, gpus = 0, killGrace = '2s' } = {})
     await new Promise((r) => setTimeout(r, 100));
   }
   const api = async (method, path, body, headers = {}) => {
-    const init = { method, headers: { ...headers } };
+    const init = { method, headers: { ...auth, ...headers } };
     if (body !== undefined) {
       init.body = typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body);
       if (!(typeof body === 'string' || body instanceof Uint8Array)) init.headers['Content-Type'] = 'application/json';

@@ -126,6 +126,15 @@ test('compare: runs overlaid on one chart per metric, axis options in the URL, p
   await loss.and(page.locator('[data-drawn=true]')).waitFor();
   assert.equal(await loss.getAttribute('data-series-count'), '3');
   for (const r of RUNS) assert.match(await loss.innerText(), new RegExp(r.name.replace(/\./g, '\\.')));
+  // The runs were asked for by index.html while the app's script loaded, once.
+  const timing = await page.evaluate(() => ({
+    runs: performance.getEntriesByType('resource').filter((e) => e.name.includes('/api/v1/batch/runs')).map((e) => e.startTime),
+    series: performance.getEntriesByType('resource').find((e) => e.name.includes('/api/v1/batch/series'))?.name,
+    script: performance.getEntriesByType('navigation')[0].domContentLoadedEventStart,
+  }));
+  assert.equal(timing.runs.length, 1, 'one request for the runs');
+  assert.ok(timing.runs[0] < timing.script, `the runs asked for at ${timing.runs[0]} ms, before the script ran at ${timing.script} ms`);
+  assert.match(timing.series, /fields=steps%2Cvalues%2Cmin%2Cmax/, 'a chart by step asks for no timestamps');
   await page.getByLabel('X axis').first().selectOption('relative');
   await page.getByLabel('Log scale').first().check();
   await until(() => /x=relative/.test(page.url()) && /log=1/.test(page.url()), 'axis options in the URL');
@@ -150,6 +159,111 @@ test('a chart follows a run while it writes', async () => {
   await srv.api('POST', `/api/v1/runs/${run.id}/metrics`, { series: [{ key: 'loss', ...more }] });
   await card.getByText('15 points').waitFor({ timeout: 8000 });
   assert.match(await page.locator('.legend-value').first().innerText(), /^0\.1$/);
+});
+
+/** inked counts the plot's pixels in a colour ('#rrggbb'), near enough: what a chart drew of a line. */
+const inked = (title, color) =>
+  chart(title)
+    .locator('.chart-plot canvas')
+    .evaluate((c, hex) => {
+      const [r, g, b] = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 200 && Math.abs(d[i] - r) + Math.abs(d[i + 1] - g) + Math.abs(d[i + 2] - b) < 60) n++;
+      return n;
+    }, color);
+
+test('charts: a metric of one point shows a marker, and NaN and ±Inf show as marks named in a note and the legend', async () => {
+  const mk = async (name, acc) => {
+    const run = await srv.api('POST', '/api/v1/runs', { project: 'edges', name });
+    await srv.api('POST', `/api/v1/runs/${run.id}/metrics`, {
+      series: [
+        { key: 'final_acc', steps: [100], values: [acc] },
+        { key: 'nan_loss', steps: [0, 1, 2], values: ['NaN', 'NaN', 'NaN'] },
+        { key: 'blowup', steps: [0, 1, 2, 3, 4, 5], values: [1, 2, 'Infinity', '-Infinity', 'NaN', 3] },
+      ],
+    });
+    return run;
+  };
+  const a = await mk('edge-a', 0.93), b = await mk('edge-b', 0.5);
+  const blue = '#2563eb', red = '#dc2626'; // the first two series colours
+  await go(`/runs/${a.id}`);
+  for (const t of ['final_acc', 'nan_loss', 'blowup']) await chart(t).and(page.locator('[data-drawn=true]')).waitFor();
+  assert.equal(await chart('final_acc').getAttribute('data-lone-points'), '1');
+  assert.ok((await inked('final_acc', blue)) > 10, 'the lone point is drawn');
+  assert.equal(await chart('final_acc').locator('.legend-value').innerText(), '0.93');
+
+  assert.equal(await chart('nan_loss').getAttribute('data-edge-marks'), '3');
+  assert.ok((await inked('nan_loss', blue)) > 10, 'the NaN points are marked');
+  assert.match(await chart('nan_loss').locator('.chart-note').innerText(), /3 NaN \(× on the bottom edge\)/);
+  assert.equal(await chart('nan_loss').locator('.legend-value').innerText(), 'NaN');
+
+  const note = await chart('blowup').locator('.chart-note').innerText();
+  assert.match(note, /1 NaN .*1 \+Inf \(▲ on the top edge\).*1 −Inf \(▼ on the bottom edge\)/);
+  assert.equal(await chart('blowup').getAttribute('data-lone-points'), '1', 'the 3 after the NaN stands alone');
+  // the legend follows the cursor: at step 2 it says +Inf
+  const box = await chart('blowup').locator('.u-over').boundingBox();
+  await page.mouse.move(box.x + box.width * 0.4, box.y + box.height / 2);
+  await until(async () => (await chart('blowup').locator('.legend-value').innerText()) === '+Inf', 'the legend to say +Inf under the cursor');
+  await screenshot(page, 'charts-edge-values');
+
+  // The run page's own badge pulses while the run runs; lists of running runs do not (endless animations kept the page redrawing).
+  assert.equal(await page.evaluate(() => document.getAnimations().length), 1, 'the run page header pulses');
+  await go(`/compare?runs=${a.id},${b.id}`);
+  await chart('final_acc').and(page.locator('[data-drawn=true]')).waitFor();
+  assert.equal(await page.locator('.run-chips .state-running').count(), 2);
+  assert.equal(await page.evaluate(() => document.getAnimations().length), 0, 'no animations in the compare page');
+  assert.equal(await chart('final_acc').getAttribute('data-lone-points'), '2');
+  assert.ok((await inked('final_acc', blue)) > 10 && (await inked('final_acc', red)) > 10, 'both runs\' points are drawn');
+  // A click on the legend hides a line, and it stays hidden when the chart is rebuilt (log scale); a click shows it again.
+  await chart('final_acc').getByTitle('Hide edge-a').click();
+  await until(async () => (await inked('final_acc', blue)) === 0, 'edge-a hidden');
+  await page.getByLabel('Log scale').first().check();
+  await until(() => /log=1/.test(page.url()), 'log scale');
+  await chart('final_acc').and(page.locator('[data-drawn=true]')).waitFor();
+  await until(async () => (await inked('final_acc', red)) > 10, 'edge-b drawn on the log scale');
+  assert.equal(await inked('final_acc', blue), 0, 'edge-a still hidden after the rebuild');
+  await chart('final_acc').getByTitle('Show edge-a').click();
+  await until(async () => (await inked('final_acc', blue)) > 10, 'edge-a shown again');
+  await page.getByLabel('Log scale').first().uncheck();
+  await chart('nan_loss').and(page.locator('[data-drawn=true]')).waitFor();
+  assert.match(await chart('nan_loss').locator('.chart-note').innerText(), /6 NaN/);
+  await screenshot(page, 'compare-edge-values');
+});
+
+test('long config values, tags and params are cut, and open whole in a dialog to copy', async () => {
+  const notes = 'All work and no play. '.repeat(150) + 'THE-END';
+  const mk = (name, extra) =>
+    srv.api('POST', '/api/v1/runs', { project: 'long', name, config: { notes: notes + extra, lr: 0.1 }, tags: { desc: 'd'.repeat(2000) } });
+  const a = await mk('long-a', ' a'), b = await mk('long-b', ' b');
+  await go(`/runs/${a.id}?tab=overview`);
+  const config = page.getByRole('table', { name: 'Config' });
+  await config.waitFor();
+  assert.ok((await config.innerText()).length < 600, 'the config table shows the start of the value');
+  assert.ok((await page.locator('.run-head').innerText()).length < 800, 'the tag is cut in the header');
+  await config.getByRole('button', { name: /^Show all of config notes \(3,3\d\d characters\)$/ }).click();
+  const dialog = page.getByRole('dialog', { name: 'config notes' });
+  await dialog.getByText(/THE-END a$/).waitFor();
+  await browser.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: srv.url });
+  await dialog.getByRole('button', { name: 'Copy' }).click();
+  await dialog.getByText('Copied.').waitFor();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), notes + ' a');
+  await screenshot(page, 'long-value-dialog');
+  await page.keyboard.press('Escape');
+  await dialog.waitFor({ state: 'detached' });
+
+  await go('/projects/long?col=p:notes&col=t:desc');
+  const row = page.locator('.trow', { hasText: 'long-a' });
+  await row.waitFor();
+  assert.equal(Math.round((await row.boundingBox()).height), 32, 'rows keep their height');
+  assert.ok((await row.innerText()).length < 200);
+
+  await go(`/compare?runs=${a.id},${b.id}`);
+  const diff = page.getByRole('region', { name: 'Params' });
+  await diff.getByRole('rowheader', { name: 'notes' }).waitFor();
+  assert.ok((await diff.innerText()).length < 600, 'the params diff shows the starts of the values');
+  await diff.getByRole('button', { name: /Show all of long-b notes/ }).click();
+  await page.getByRole('dialog', { name: 'long-b notes' }).getByText(/THE-END b$/).waitFor();
 });
 
 test('models: registered models, versions with aliases and a link to the source run (or, without a registry, says so)', async () => {

@@ -1,19 +1,20 @@
-import { useState, type FormEvent } from 'react';
-import { getToken, setToken } from './api/client';
+import { lazy, Suspense } from 'react';
+import { AuthGate, SignOut, UserMenu } from './auth/AuthGate';
 import { ClusterPage } from './pages/cluster/ClusterPage';
 import { ComparePage } from './pages/compare/ComparePage';
 import { ModelPage, ModelsPage } from './pages/models/ModelsPage';
 import { ProjectsPage } from './pages/ProjectsPage';
 import { RunPage } from './pages/run/RunPage';
 import { RunsPage } from './pages/runs/RunsPage';
-import { Empty } from './components/States';
+import { SweepsPage } from './pages/sweeps/SweepsPage';
+import { Empty, Loading } from './components/States';
 import { Link, matchPath, useLocation } from './router';
 import { setTheme, useTheme, type ThemeChoice } from './theme';
 
-/** App is the frame (navigation, theme, token) around the page the URL names. */
+/** App is the frame (navigation, theme, sign-in) around the page the URL names. */
 export function App() {
-  const { path } = useLocation();
-  const section = path.startsWith('/cluster') ? 'cluster' : path.startsWith('/models') ? 'models' : path.startsWith('/compare') ? 'compare' : 'projects';
+  const { path, query } = useLocation();
+  const section = path.startsWith('/cluster') ? 'cluster' : path.startsWith('/models') ? 'models' : path.startsWith('/compare') ? 'compare' : path.startsWith('/sweeps') ? 'sweeps' : 'projects';
   return (
     <>
       <a href="#main" className="skip">
@@ -30,6 +31,9 @@ export function App() {
           <Link to="/compare" aria-current={section === 'compare' ? 'page' : undefined}>
             Compare
           </Link>
+          <Link to="/sweeps" aria-current={section === 'sweeps' ? 'page' : undefined}>
+            Sweeps
+          </Link>
           <Link to="/cluster" aria-current={section === 'cluster' ? 'page' : undefined}>
             Cluster
           </Link>
@@ -38,23 +42,33 @@ export function App() {
           </Link>
         </nav>
         <div className="top-tools">
-          <TokenButton />
+          <UserMenu />
+          <SignOut />
           <ThemeButton />
         </div>
       </header>
       <main id="main" tabIndex={-1}>
-        <Page path={path} />
+        <AuthGate>
+          <Page path={path} query={query} />
+        </AuthGate>
       </main>
     </>
   );
 }
 
-function Page({ path }: { path: string }) {
+function Page({ path, query }: { path: string; query: URLSearchParams }) {
   let m: Record<string, string> | null;
   if (path === '/' || path === '/projects') return <ProjectsPage />;
   if ((m = matchPath('/projects/:name', path))) return <RunsPage key={m.name} project={m.name} />;
   if ((m = matchPath('/runs/:id', path))) return <RunPage key={m.id} id={m.id} />;
   if (path === '/compare') return <ComparePage />;
+  if (path === '/sweeps') return <SweepsPage key={query.get('project') ?? ''} project={query.get('project') || undefined} />;
+  if ((m = matchPath('/sweeps/:id', path)))
+    return (
+      <Suspense fallback={<Loading what="the sweep" />}>
+        <SweepPage key={m.id} id={m.id} />
+      </Suspense>
+    );
   if (path === '/cluster') return <ClusterPage />;
   if (path === '/models') return <ModelsPage />;
   if ((m = matchPath('/models/:name', path))) return <ModelPage name={m.name} />;
@@ -67,6 +81,10 @@ function Page({ path }: { path: string }) {
   );
 }
 
+// The sweep page draws with ECharts: loaded when first opened, so that
+// the other pages do not carry it.
+const SweepPage = lazy(() => import('./pages/sweeps/SweepPage').then((m) => ({ default: m.SweepPage })));
+
 const NEXT: Record<ThemeChoice, ThemeChoice> = { system: 'light', light: 'dark', dark: 'system' };
 
 function ThemeButton() {
@@ -76,31 +94,5 @@ function ThemeButton() {
       {theme === 'dark' ? '☾' : '☀'}
       {choice === 'system' ? <span className="small"> auto</span> : null}
     </button>
-  );
-}
-
-function TokenButton() {
-  const [open, setOpen] = useState(false);
-  const [value, setValue] = useState(getToken());
-  const save = (e: FormEvent) => {
-    e.preventDefault();
-    setToken(value.trim());
-    location.reload();
-  };
-  return (
-    <div className="token">
-      <button type="button" className="icon-button small" aria-expanded={open} onClick={() => setOpen(!open)} title="API token (for servers started with --token)">
-        Token{getToken() ? ' ✓' : ''}
-      </button>
-      {open && (
-        <form onSubmit={save} className="token-form card">
-          <label>
-            API token <input type="password" value={value} onChange={(e) => setValue(e.target.value)} autoFocus placeholder="TRAINYARD_TOKEN" />
-          </label>
-          <button type="submit">Save</button>
-          <p className="small muted">Kept in this browser only. Needed when the server runs with --token.</p>
-        </form>
-      )}
-    </div>
   );
 }

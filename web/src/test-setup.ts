@@ -28,3 +28,14 @@ class FakeIntersectionObserver {
 
 globalThis.ResizeObserver ??= FakeResizeObserver as unknown as typeof ResizeObserver;
 globalThis.IntersectionObserver ??= FakeIntersectionObserver as unknown as typeof IntersectionObserver;
+
+// jsdom has <dialog> but not its modal methods.
+if (typeof HTMLDialogElement !== 'undefined' && !HTMLDialogElement.prototype.showModal) {
+  HTMLDialogElement.prototype.showModal = function (this: HTMLDialogElement) {
+    this.open = true;
+  };
+  HTMLDialogElement.prototype.close = function (this: HTMLDialogElement) {
+    this.open = false;
+    this.dispatchEvent(new Event('close'));
+  };
+}

@@ -25,6 +25,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[3]
 SDK_SRC = REPO / "sdk" / "python" / "src"
 sys.path.insert(0, str(SDK_SRC))
+sys.path.insert(0, str(REPO / "tests"))
+
+import pgserver  # noqa: E402
 
 import trainyard  # noqa: E402
 from trainyard import _sender  # noqa: E402
@@ -59,9 +62,10 @@ class Server:
         self.url = "http://127.0.0.1:%d" % self.port
         self.proc: Optional[subprocess.Popen] = None
         self.log = data.parent / (data.name + ".server.log")
+        self.db = pgserver.db_args(str(data))  # one database per data directory, as with SQLite
 
     def start(self) -> "Server":
-        args = [self.bin, "up", "--data", str(self.data), "--addr", "127.0.0.1:%d" % self.port, "--nvidia-smi", "none"]
+        args = [self.bin, "up", "--data", str(self.data), "--addr", "127.0.0.1:%d" % self.port, "--nvidia-smi", "none"] + self.db
         if self.token:
             args += ["--token", self.token]
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINYARD_")}
@@ -166,8 +170,12 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Gives up on a dead server after 0.3s instead of 7.5s."""
-    monkeypatch.setattr(_sender, "RETRY_DELAYS", (0.1, 0.2))
+    """Retries a dead server every 0.05-0.2s instead of up to every 10s, and
+    lets finish() wait for it 2s instead of 30s."""
+    monkeypatch.setattr(_sender, "RETRY_BASE", 0.05)
+    monkeypatch.setattr(_sender, "RETRY_CAP", 0.2)
+    monkeypatch.setattr(_sender, "FINISH_RETRY_CAP", 0.2)
+    monkeypatch.setenv("TRAINYARD_FINISH_TIMEOUT", "2")
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ bounded."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 from conftest import Server, read_spool
@@ -76,3 +77,33 @@ def test_huge_burst_to_an_unreachable_server_stays_bounded(closed_url: str, clea
     assert st["spooled"] + st["dropped"] == 300_000
     pts = sum(len(r["points"]) for r in read_spool(Path(run.spool_path)) if r["type"] == "metrics")
     assert pts == st["spooled"]
+
+
+def test_dropped_points_are_counted_in_a_metric_and_warned_about_at_a_bounded_rate(
+        server: Server, monkeypatch, capsys):
+    from trainyard import _sender
+    monkeypatch.setattr(_sender, "DROP_WARN_INTERVAL", 0.3)
+    # A queue of 1000 that waits a second between sends overflows when
+    # 20,000 points come at once: most are dropped, and the run says so.
+    run = trainyard.init(url=server.url, max_queue=1000, system_metrics_interval=3600)
+    for burst in range(2):
+        for i in range(10_000):
+            run.log({"x": i}, step=burst * 10_000 + i)
+        time.sleep(0.4)
+    run.finish()
+    st = run._stats()
+    assert st["dropped"] >= 15_000
+    got = server.run(run.id)
+    assert got["metrics"]["x"]["count"] + st["dropped"] == 20_000
+    assert got["metrics"]["system/dropped_points"]["last"] == st["dropped"]
+    err = capsys.readouterr().err
+    warnings = err.count("metric queue is full (1000 points)")
+    assert 2 <= warnings <= 4, err  # the first drop, then at most every 0.3s, not one per drop
+    assert "max_queue" in err and "%d metric points were dropped" % st["dropped"] in err
+
+
+def test_no_dropped_points_metric_without_drops(server: Server):
+    run = trainyard.init(url=server.url, system_metrics_interval=3600)
+    run.log({"x": 1})
+    run.finish()
+    assert "system/dropped_points" not in server.run(run.id)["metrics"]

@@ -56,3 +56,26 @@ def test_failing_job_keeps_its_metrics_and_is_failed_by_the_server(server: Serve
     got = server.run(job_id)
     assert got["state"] == "FAILED" and got["exit_code"] == 3
     assert got["metrics"]["x"]["count"] == 100
+
+
+NAMED = """
+import trainyard
+run = trainyard.init(project="elsewhere", name="renamed-in-code", system_metrics_interval=0)
+assert run.name == "renamed-in-code" and run.project == "jobproj", (run.name, run.project)
+run.log({"x": 1})
+"""
+
+
+def test_init_in_a_job_renames_its_run_and_says_the_project_cannot_change(server: Server, tmp_path: Path):
+    (tmp_path / "named.py").write_text(NAMED)
+    p = subprocess.run([server.bin, "run", "--wait", "--project", "jobproj", "--name", "jobname", "--",
+                        sys.executable, "named.py"], cwd=tmp_path,
+                       env=subprocess_env(TRAINYARD_URL=server.url), capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    job_id = re.search(r"queued job (\S+)", p.stderr).group(1)
+    got = server.run(job_id)
+    assert got["name"] == "renamed-in-code" and got["project"] == "jobproj"
+    assert got["metrics"]["x"]["count"] == 1
+    # The job's output (streamed by --wait) says what was not applied, and why.
+    assert "its run stays in the job's project 'jobproj'; project='elsewhere' is ignored" in p.stdout, p.stdout
+    assert "--project elsewhere" in p.stdout

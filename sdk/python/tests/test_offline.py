@@ -165,3 +165,35 @@ def test_a_spooled_batch_synced_twice_is_stored_once(server: Server, closed_url:
     assert out.returncode == 0, out.stderr
     got = server.run(run.id)
     assert got["metrics"]["loss"]["count"] == 300 and got["metrics"]["acc"]["count"] == 300
+
+
+def test_offline_mode_never_talks_to_the_server_and_sync_uploads_the_run(server: Server, clean_env: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch,
+                                                                         capsys: pytest.CaptureFixture):
+    monkeypatch.setenv("TRAINYARD_MODE", "offline")
+    run = trainyard.init(url=server.url, project="air-gapped", config={"lr": 0.1}, system_metrics_interval=0)
+    for i in range(10):
+        run.log({"x": i})
+    run.finish()
+    assert run._transport is not None and len(run._transport.calls) == 0, list(run._transport.calls)
+    assert server.request("GET", "/api/v1/runs/" + run.id)[0] == 404
+    err = capsys.readouterr().err
+    assert "offline mode: run %s is in %s — upload it with `trainyard sync %s`" % (run.id, run.spool_path, clean_env) in err
+    assert "unreachable" not in err
+    out = server.sync(clean_env)
+    assert out.returncode == 0, out.stderr
+    got = server.run(run.id)
+    assert got["project"] == "air-gapped" and got["state"] == "SUCCEEDED" and got["metrics"]["x"]["count"] == 10
+
+
+def test_disabled_mode_tracks_nothing(server: Server, clean_env: Path, capsys: pytest.CaptureFixture):
+    before = len(server.get("/api/v1/runs")["runs"])
+    with trainyard.init(url=server.url, mode="disabled", config={"a": 1}) as run:
+        run.log({"x": 1})
+        run.summary["s"] = 1
+        run.log_artifact(__file__)
+    assert len(server.get("/api/v1/runs")["runs"]) == before
+    assert not clean_env.exists() or not list(clean_env.iterdir())
+    assert capsys.readouterr().err == ""
+    with pytest.raises(ValueError):
+        trainyard.init(mode="sideways", strict=True)

@@ -33,6 +33,9 @@ def test_flatten_joins_nested_keys_with_slash(data, want):
 @pytest.mark.parametrize("key, ok", [
     ("loss", True), ("train/loss", True), ("a" * 250, True), ("é" * 125, True),
     ("", False), ("a" * 251, False), ("é" * 126, False), ("a\nb", False), ("a\x7fb", False),
+    ("val loss", True), ("lr:0.1", True), ("a-b_c.d", True),
+    ("a//b", False), ("/x", False), ("x/", False), (".", False), ("..", False), ("a/./b", False),
+    ("a/../b", False), ("../x", False), ("a+b", False), ("a@b", False),
 ])
 def test_key_problem_matches_the_server_rules(key, ok):
     assert (key_problem(key) is None) == ok
@@ -212,3 +215,28 @@ def test_series_json_groups_points_by_key_in_order():
         {"key": "a", "steps": [0, 1], "values": [1.0, "Infinity"], "timestamps": [10, 12]},
         {"key": "b", "steps": [0], "values": ["NaN"], "timestamps": [11]},
     ]
+
+
+def test_a_spooled_metrics_line_is_replayed_as_the_api_body_without_decoding(tmp_path: Path):
+    sp = Spool(str(tmp_path), "r2", True, {})
+    pts = [("a", 1.5, 0, 10), ("b/c", math.nan, 0, 11), ('we{"key":ird', 2.0, 1, 12)]
+    sp.metrics(pts, "bid1")
+    sp.update({"summary": {"x": 1}})
+    sp.close()
+    lines = (tmp_path / "r2.jsonl").read_bytes().splitlines(keepends=True)
+    body, n = _spool.metrics_body(lines[1])
+    assert n == 3
+    assert json.loads(body) == {"points": [
+        {"key": "a", "value": 1.5, "step": 0, "timestamp": 10},
+        {"key": "b/c", "value": "NaN", "step": 0, "timestamp": 11},
+        {"key": 'we{"key":ird', "value": 2.0, "step": 1, "timestamp": 12}], "batch_id": "bid1"}
+    assert _spool.metrics_body(lines[0]) is None and _spool.metrics_body(lines[2]) is None
+
+
+def test_points_text_is_what_json_dumps_writes():
+    from trainyard._values import points_text
+    pts = [("a", 1.5, 0, 10), ("b/c", math.nan, 1, 11), ("é\"\\\n", math.inf, 2, 12), ("d", -math.inf, 3, 13),
+           ("e", -0.0, 4, 14), ("f", 1e300, 5, 15), ("g", 5e-324, 6, 16), ("h", 2.0000000015e+09, 7, 17),
+           ("i", float(2 ** 53 + 1), -8, -1), ("a", 0.1 + 0.2, 9, 18)]
+    assert points_text(pts) == json.dumps(points_json(pts), separators=(",", ":"), allow_nan=False)
+    assert points_text([]) == "[]"

@@ -1,22 +1,15 @@
 // Fetching from the trainyard API: JSON with the API's error shape, an
-// optional bearer token, and conditional GETs (ETag) for polling.
+// optional bearer token (or the login cookie, which the browser sends, with
+// its CSRF token), and conditional GETs (ETag) for polling.
+
+import { reportUnauthorized } from '../auth/authState';
+import { getCSRF } from '../auth/csrf';
+import { getToken } from '../auth/token';
+import { takeEarly } from './early';
+
+export { getToken } from '../auth/token';
 
 export const API = '/api/v1';
-
-const TOKEN_KEY = 'trainyard.token';
-
-export function getToken(): string {
-  try {
-    return localStorage.getItem(TOKEN_KEY) ?? '';
-  } catch {
-    return '';
-  }
-}
-
-export function setToken(token: string): void {
-  if (token) localStorage.setItem(TOKEN_KEY, token);
-  else localStorage.removeItem(TOKEN_KEY);
-}
 
 /** ApiError is a failed request, with the server's message when it sent one. */
 export class ApiError extends Error {
@@ -31,23 +24,31 @@ export class ApiError extends Error {
   }
 }
 
-export function authHeaders(extra?: HeadersInit): Headers {
-  const h = new Headers(extra);
-  const t = getToken();
-  if (t) h.set('Authorization', `Bearer ${t}`);
-  return h;
-}
-
-/** apiFetch is fetch with the token, turning error answers into ApiError. */
+/**
+ * apiFetch is fetch with the token, turning error answers into ApiError. A
+ * 401 is also reported to the AuthGate, which then asks for a token. A GET
+ * that index.html already sent (early.ts) takes that answer.
+ */
 export async function apiFetch(url: string, init: RequestInit = {}): Promise<Response> {
+  const token = getToken();
+  const headers = new Headers(init.headers);
+  if (token) headers.set('Authorization', `Bearer ${token}`);
+  // A session (the login cookie) must show its CSRF token to change state.
+  const csrf = getCSRF();
+  if (csrf && !['GET', 'HEAD', 'OPTIONS'].includes((init.method ?? 'GET').toUpperCase())) headers.set('X-CSRF-Token', csrf);
   let res: Response;
   try {
-    res = await fetch(url, { ...init, headers: authHeaders(init.headers) });
+    const early = !init.method || init.method === 'GET' ? takeEarly(url, token) : undefined;
+    res = await (early ?? fetch(url, { ...init, headers }));
   } catch (e) {
     if ((e as Error).name === 'AbortError') throw e;
     throw new ApiError(0, 'network', 'Cannot reach the trainyard server. Is `trainyard up` still running?');
   }
-  if (!res.ok && res.status !== 304) throw await errorOf(res);
+  if (!res.ok && res.status !== 304) {
+    const err = await errorOf(res);
+    if (res.status === 401) reportUnauthorized(token, err.message);
+    throw err;
+  }
   return res;
 }
 

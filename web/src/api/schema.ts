@@ -55,6 +55,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/executor": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Where jobs run - the executor (local, slurm, kubernetes) and the nodes it offers. */
+        get: operations["getExecutor"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/jobs": {
         parameters: {
             query?: never;
@@ -71,6 +88,30 @@ export interface paths {
          *     satisfy is refused with 422 and a message that says what it has.
          */
         post: operations["submitJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel several jobs at once.
+         * @description Every ID is checked first: an unknown one answers 404 naming it, and
+         *     nothing is canceled. Then the queued jobs leave the queue together,
+         *     before the scheduler can start any of them, and the running ones get
+         *     SIGTERM (SIGKILL after the grace period). A job that had already
+         *     finished is returned as it is. Repeated IDs count once.
+         */
+        post: operations["cancelJobs"];
         delete?: never;
         options?: never;
         head?: never;
@@ -122,6 +163,8 @@ export interface paths {
                 offset?: components["parameters"]["LogOffset"];
                 /** @description Keep streaming new output until the run ends. */
                 follow?: components["parameters"]["LogFollow"];
+                /** @description Only this rank's own output (for a job with several ranks); default the whole log, each line prefixed with its rank. */
+                rank?: components["parameters"]["LogRank"];
             };
             header?: never;
             path: {
@@ -347,14 +390,448 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/sweeps": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List sweeps with their trial counts, newest first; with active=true, the running, paused and stopping ones, oldest first. */
+        get: operations["listSweeps"];
+        put?: never;
+        /**
+         * Create a sweep (a hyperparameter search) and start it.
+         * @description The body is a sweep spec: trainyard's YAML, W&B's sweep YAML, or JSON with
+         *     the same fields (see the README's Sweeps section). Every problem is reported
+         *     at once, each as "FILE:LINE: field: message" (FILE is ?file=, default
+         *     "request body"). A spec with a command runs each trial as a job through
+         *     the queue; without one it is an ask/tell sweep (suggest and report). A
+         *     trial no node can run is refused with 422. With several servers on one
+         *     database only the one that schedules (health's role "leader") runs sweeps:
+         *     the others answer reads and refuse this and every other sweep change
+         *     (pause, resume, stop, suggest, report) with 503.
+         */
+        post: operations["createSweep"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sweeps/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ID"];
+            };
+            cookie?: never;
+        };
+        /** One sweep with its trials. */
+        get: operations["getSweep"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sweeps/{id}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pause a running sweep.
+         * @description No trial starts; running trials are told to pause (the SDK's should_stop),
+         *     saving a checkpoint and exiting, and their jobs are canceled if they still
+         *     run after the grace period. Resume submits them again from their checkpoints.
+         *     A paused sweep answers as it is; a stopping or ended one 409.
+         */
+        post: operations["pauseSweep"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sweeps/{id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Resume a paused sweep; its paused trials continue from their checkpoints. */
+        post: operations["resumeSweep"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sweeps/{id}/stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Stop a sweep for good; its trials' jobs are canceled. */
+        post: operations["stopSweep"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sweeps/{id}/suggest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ask for trials to run (ask/tell).
+         * @description Without config, the sweep's searcher suggests count configurations (default
+         *     1); this is for sweeps without a command, whose trials the caller runs. A
+         *     trial the searcher promotes comes back with its until raised. With config,
+         *     the caller's own configuration becomes a trial (sweeps whose searcher is
+         *     external, such as an Optuna driver); with a command it runs as a job through
+         *     the queue. A completed sweep answers done. 409 for a paused or stopped sweep,
+         *     or one whose trials trainyard starts itself.
+         */
+        post: operations["suggestTrials"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sweeps/{id}/report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Report a trial's results and, for a trial the caller runs, its end.
+         * @description Results at or below the trial's last accepted step are ignored, so a
+         *     retried report is not counted twice. state (completed or failed) is for
+         *     trials the caller runs; a trial that runs as a job ends with its job.
+         *     The answer says whether the searcher wants the trial to stop or pause.
+         */
+        post: operations["reportTrial"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * How the server lets requests in (public).
+         * @description open - no users and no token: everything is allowed; token - a
+         *     shared token is needed; users - users log in (the UI's login page)
+         *     or send their tokens.
+         */
+        get: operations["authConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Log in with a user name and password (public); sets the session cookie.
+         * @description The cookie (trainyard_session) is HttpOnly, SameSite=Lax, Secure
+         *     over TLS. The answer's csrf_token goes in X-CSRF-Token with every
+         *     request that changes state. Wrong passwords are throttled per user.
+         */
+        post: operations["login"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** End the session of the cookie sent, and clear the cookie (public). */
+        post: operations["logout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Who the server takes the caller for, with roles and the token's limits. */
+        get: operations["whoAmI"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Users and their roles (server admins). */
+        get: operations["listUsers"];
+        put?: never;
+        /**
+         * Add a user (server admins; on an open server, the first user, who must be a server admin).
+         * @description Without a password the server makes one, returned once. The first
+         *     user of an open server also gets an API token, since from then on
+         *     every request needs one; token=true asks for one for any user.
+         */
+        post: operations["addUser"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove a user and its tokens (server admins); what it owns keeps its name. */
+        delete: operations["deleteUser"];
+        options?: never;
+        head?: never;
+        /**
+         * Set roles ("none" removes one) and whether the user is a server admin.
+         * @description A server admin may change anything; a project's admin may set roles
+         *     in that project.
+         */
+        patch: operations["updateUser"];
+        trace?: never;
+    };
+    "/api/v1/users/{name}/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        /** Set a password (one's own, or anyone's for a server admin). */
+        put: operations["setPassword"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** API tokens and sessions - the caller's, or a user's (server admins). */
+        get: operations["listTokens"];
+        put?: never;
+        /**
+         * Make an API token; its secret is in the answer, once.
+         * @description For the caller, or (server admins) for user. project limits it to
+         *     one project; role caps the role it acts with; expires_in ("90d",
+         *     "12h", or seconds) bounds its life (default never). A token made
+         *     with a limited token is limited as much.
+         */
+        post: operations["createToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tokens/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke a token (one's own, or anyone's for a server admin); it stops working at once. */
+        delete: operations["revokeToken"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The audit log, newest first - everything for server admins, a project's entries for its admins. */
+        get: operations["listAudit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @enum {string} */
+        Role: "viewer" | "member" | "admin";
+        /** @description A role by project ("*" for every project); in requests "none" or "" removes one. */
+        Roles: {
+            [key: string]: "viewer" | "member" | "admin" | "none" | "";
+        };
+        User: {
+            name: string;
+            /** @description A server admin: manages users and tokens, admin in every project. */
+            admin: boolean;
+            roles: {
+                [key: string]: components["schemas"]["Role"];
+            };
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        Token: {
+            id: string;
+            /** @enum {string} */
+            kind: "api" | "session";
+            user: string;
+            name?: string;
+            /** @description The start of the secret, to tell tokens apart. */
+            prefix: string;
+            /** @description The only project it may act in. */
+            project?: string;
+            role?: components["schemas"]["Role"];
+            created_by: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            expires_at?: string;
+            /** Format: date-time */
+            revoked_at?: string;
+        };
+        AuditEntry: {
+            /** Format: int64 */
+            seq: number;
+            /** Format: date-time */
+            time: string;
+            actor: string;
+            action: string;
+            target: string;
+            project?: string;
+            detail?: string;
+        };
+        Me: {
+            /** @enum {string} */
+            mode: "open" | "token" | "users";
+            user?: string;
+            /** @description May do anything. */
+            admin: boolean;
+            roles: {
+                [key: string]: components["schemas"]["Role"];
+            };
+            /** @enum {string} */
+            via: "open" | "token" | "api" | "session" | "password" | "job";
+            /** @description The token's project limit. */
+            project?: string;
+            max_role?: components["schemas"]["Role"];
+            /** @description A job's token writes only this run. */
+            run_id?: string;
+            token_id?: string;
+            /** @description For a session - send it in X-CSRF-Token. */
+            csrf_token?: string;
+        };
         Error: {
             error: {
                 /** @enum {string} */
-                code: "invalid" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "too_large" | "unsatisfiable" | "unavailable" | "internal";
+                code: "invalid" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "too_large" | "unsatisfiable" | "unavailable" | "insufficient_storage" | "internal";
                 message: string;
                 field?: string;
             };
@@ -397,6 +874,26 @@ export interface components {
                 [key: string]: string;
             };
             git?: components["schemas"]["GitInfo"];
+            /** @description Nodes to run on, all at once (default 1); resources count per node. */
+            nodes?: number;
+            /**
+             * @description none runs the command once per node; torchrun one process per GPU (or procs_per_node) with torch.distributed's environment.
+             * @enum {string}
+             */
+            launch?: "none" | "torchrun";
+            procs_per_node?: number;
+            /** @description Slurm partition or node pool. */
+            pool?: string;
+            /** @description GPU model every node must have, e.g. h100. */
+            gpu_type?: string;
+            /** @description Slurm account. */
+            account?: string;
+            /** @description Slurm QOS. */
+            qos?: string;
+            /** @description Kueue queue (Kubernetes). */
+            queue?: string;
+            /** @description Wall-clock limit such as 2h30m; a number of seconds is accepted too. */
+            time_limit?: string;
         };
         Job: components["schemas"]["JobSpecOut"] & {
             id: string;
@@ -404,8 +901,12 @@ export interface components {
             /** @description Why it ended, or why it waits while QUEUED. */
             reason?: string;
             exit_code?: number;
-            gpu_ids?: number[];
-            pid?: number;
+            /** @description Counts the job's stored changes. */
+            version?: number;
+            /** @description Where the job runs or ran, one entry per node in node-rank order. */
+            placement?: components["schemas"]["Placement"][];
+            /** @description The engine's id of the current attempt: a Slurm job id, a Kubernetes Job name, the process group here. */
+            backend_id?: string;
             restarts: number;
             /** Format: date-time */
             submitted_at: string;
@@ -415,6 +916,8 @@ export interface components {
             ended_at?: string;
             /** @description 1-based place in scheduling order while QUEUED. */
             queue_position?: number;
+            /** @description The user who submitted it; absent on a server without users. */
+            owner?: string;
         };
         JobSpecOut: {
             name?: string;
@@ -439,6 +942,26 @@ export interface components {
                 [key: string]: string;
             };
             git?: components["schemas"]["GitInfo"];
+            /** @description Nodes to run on, all at once (default 1); resources count per node. */
+            nodes?: number;
+            /**
+             * @description none runs the command once per node; torchrun one process per GPU (or procs_per_node) with torch.distributed's environment.
+             * @enum {string}
+             */
+            launch?: "none" | "torchrun";
+            procs_per_node?: number;
+            /** @description Slurm partition or node pool. */
+            pool?: string;
+            /** @description GPU model every node must have, e.g. h100. */
+            gpu_type?: string;
+            /** @description Slurm account. */
+            account?: string;
+            /** @description Slurm QOS. */
+            qos?: string;
+            /** @description Kueue queue (Kubernetes). */
+            queue?: string;
+            /** @description Wall-clock limit such as 2h30m; a number of seconds is accepted too. */
+            time_limit?: string;
         };
         MetricSummary: {
             count: number;
@@ -479,6 +1002,8 @@ export interface components {
             reason?: string;
             /** @description Deleted through the MLflow API; lists leave deleted runs out. */
             deleted?: boolean;
+            /** @description The user who created it (or its job); absent on a server without users. */
+            owner?: string;
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -606,6 +1131,32 @@ export interface components {
             bus_id?: string;
             driver_version?: string;
         };
+        Placement: {
+            node: string;
+            gpus?: number[];
+            cpus?: number;
+            /** @description Bytes. */
+            memory?: number;
+        };
+        Node: {
+            name: string;
+            addr?: string;
+            gpus: number[];
+            cpus: number;
+            /** @description Bytes. */
+            memory: number;
+            labels?: {
+                [key: string]: string;
+            };
+        };
+        ExecutorInfo: {
+            /** @enum {string} */
+            kind: "local" | "slurm" | "kubernetes";
+            /** @description The engine queues and places jobs itself. */
+            places: boolean;
+            nodes: components["schemas"]["Node"][];
+            warnings?: string[];
+        };
         Machine: {
             hostname: string;
             cpus: number;
@@ -615,6 +1166,104 @@ export interface components {
             /** @description How GPUs were found. */
             source: string;
             warnings?: string[];
+        };
+        /**
+         * @description A sweep spec with the fields of the YAML form: name, project, command (a
+         *     list; "${args}" expands to --name=value per parameter), workdir, env, tags,
+         *     resources, nodes, launch, max_restarts and the other job fields for each
+         *     trial; metric ({name, mode}); parameters; searcher (grid, random, tpe, pbt,
+         *     external, or {name, ...options}); early_stopping (asha, hyperband, median,
+         *     or {name, min_steps, eta, mode: stop|promote, ...}); max_trials; parallel;
+         *     max_steps; budget ({steps, time}); seed. W&B's method, program, run_cap and
+         *     early_terminate are read too.
+         */
+        SweepSpec: {
+            [key: string]: unknown;
+        };
+        Sweep: {
+            id: string;
+            name: string;
+            project: string;
+            /** @enum {string} */
+            state: "RUNNING" | "PAUSED" | "STOPPING" | "COMPLETED" | "STOPPED" | "FAILED";
+            reason?: string;
+            metric: string;
+            /** @enum {string} */
+            mode: "min" | "max";
+            /** @description Trials run as jobs through the queue (false: ask/tell, the user runs them). */
+            managed: boolean;
+            /** @description The parsed spec. */
+            spec: {
+                [key: string]: unknown;
+            };
+            /** @description The completed trial with the best final value. */
+            best_trial?: number;
+            best_value?: components["schemas"]["Float"];
+            version: number;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+            /** Format: date-time */
+            ended_at?: string;
+            /** @enum {string} */
+            searcher: "grid" | "random" | "tpe" | "pbt" | "external";
+            /** @enum {string} */
+            stopper?: "asha" | "hyperband" | "median";
+            max_trials: number;
+            parallel: number;
+            max_steps?: number;
+            /** @description Trials by state. */
+            counts: {
+                [key: string]: number;
+            };
+            trials?: components["schemas"]["Trial"][];
+        };
+        Trial: {
+            sweep_id: string;
+            number: number;
+            /** @enum {string} */
+            state: "QUEUED" | "RUNNING" | "PAUSED" | "COMPLETED" | "STOPPED" | "FAILED";
+            reason?: string;
+            /** @description The trial's configuration (nested). */
+            config: {
+                [key: string]: unknown;
+            };
+            /** @description Its configuration came from the caller of suggest. */
+            external?: boolean;
+            /** @description Jobs asked for: the first start, each resume and each retry. */
+            segment: number;
+            /** @description Its jobs (and runs), one per segment, in order. */
+            jobs?: string[];
+            job_state?: components["schemas"]["State"];
+            /** @enum {string} */
+            pending?: "submit" | "cancel";
+            /**
+             * @description What the trial's code is asked to do.
+             * @enum {string}
+             */
+            directive?: "stop" | "pause";
+            /** @description Paused with the sweep; resumed with it. */
+            held?: boolean;
+            /** @description The trial whose checkpoint it started from (PBT). */
+            from?: number;
+            from_step?: number;
+            /** @description The step its current segment runs to (0: its end). */
+            until?: number;
+            /** @description The last step the searcher accepted. */
+            step: number;
+            value?: components["schemas"]["Float"];
+            /** @description Results accepted. */
+            results: number;
+            failures?: number;
+            lost?: number;
+            retries?: number;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+            /** Format: date-time */
+            ended_at?: string;
         };
     };
     responses: {
@@ -640,10 +1289,17 @@ export interface components {
     };
     parameters: {
         ID: string;
+        /**
+         * @description Only those whose ID starts with this (letters, digits, '-' and '_'), so that a
+         *     client can take a short, unique ID prefix as git and docker do.
+         */
+        IDPrefix: string;
         /** @description Byte offset to start from. */
         LogOffset: number;
         /** @description Keep streaming new output until the run ends. */
         LogFollow: boolean;
+        /** @description Only this rank's own output (for a job with several ranks); default the whole log, each line prefixed with its rank. */
+        LogRank: number;
     };
     requestBodies: never;
     headers: never;
@@ -670,6 +1326,11 @@ export interface operations {
                         /** @enum {string} */
                         status: "ok";
                         version: string;
+                        /**
+                         * @description leader when this server schedules jobs now; with several servers on one PostgreSQL, exactly one does.
+                         * @enum {string}
+                         */
+                        role?: "leader" | "follower";
                     };
                 };
             };
@@ -717,12 +1378,38 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    getExecutor: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The executor. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecutorInfo"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
     listJobs: {
         parameters: {
             query?: {
                 active?: boolean;
                 state?: components["schemas"]["State"];
                 project?: string;
+                /**
+                 * @description Only those whose ID starts with this (letters, digits, '-' and '_'), so that a
+                 *     client can take a short, unique ID prefix as git and docker do.
+                 */
+                id_prefix?: components["parameters"]["IDPrefix"];
                 limit?: number;
             };
             header?: never;
@@ -765,6 +1452,35 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Job"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    cancelJobs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    ids: string[];
+                };
+            };
+        };
+        responses: {
+            /** @description The jobs as they are now, in the order asked (a running job ends shortly after). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        jobs: components["schemas"]["Job"][];
+                    };
                 };
             };
             default: components["responses"]["Error"];
@@ -823,6 +1539,8 @@ export interface operations {
                 offset?: components["parameters"]["LogOffset"];
                 /** @description Keep streaming new output until the run ends. */
                 follow?: components["parameters"]["LogFollow"];
+                /** @description Only this rank's own output (for a job with several ranks); default the whole log, each line prefixed with its rank. */
+                rank?: components["parameters"]["LogRank"];
             };
             header?: never;
             path: {
@@ -866,15 +1584,22 @@ export interface operations {
                 /**
                  * @description MLflow's search grammar: clauses joined by AND over metrics.K (latest value, numeric
                  *     comparators), params.K or config.K, tags.K (=, !=, LIKE, ILIKE, IN, NOT IN) and attributes
-                 *     (id, name, state, project, job_id, created, ended, exit_code). Example:
+                 *     (id, name, state, project, job_id, created, started, ended, exit_code). Example:
                  *     metrics.loss < 0.5 AND params.lr = '0.01' AND tags.team LIKE 'vis%'
                  */
                 filter?: string;
                 /** @description Repeatable; e.g. "metrics.loss ASC", "attributes.created DESC". Default newest first. */
                 order_by?: string[];
                 state?: components["schemas"]["State"];
+                /**
+                 * @description Only those whose ID starts with this (letters, digits, '-' and '_'), so that a
+                 *     client can take a short, unique ID prefix as git and docker do.
+                 */
+                id_prefix?: components["parameters"]["IDPrefix"];
                 limit?: number;
                 offset?: number;
+                /** @description The next_page_token of the previous page of the same search; later pages do not shift when runs are added. */
+                page_token?: string;
             };
             header?: never;
             path?: never;
@@ -890,6 +1615,8 @@ export interface operations {
                 content: {
                     "application/json": {
                         runs: components["schemas"]["Run"][];
+                        /** @description Present when a filtered or ordered search has more runs; pass it as page_token. */
+                        next_page_token?: string;
                     };
                 };
             };
@@ -997,6 +1724,11 @@ export interface operations {
                         accepted: number;
                         /** @description The batch_id was stored before; nothing was stored now. */
                         duplicate: boolean;
+                        /**
+                         * @description For the run of a sweep's trial, what its searcher asks of it (the SDK's should_stop).
+                         * @enum {string}
+                         */
+                        directive?: "stop" | "pause";
                     };
                 };
             };
@@ -1078,6 +1810,12 @@ export interface operations {
                 max_points: number;
                 start_step?: number;
                 end_step?: number;
+                /**
+                 * @description The arrays of each series to send, comma-separated (default all):
+                 *     a chart by step needs no timestamps, a chart by time no steps.
+                 *     min and max come only with a downsampled series.
+                 */
+                fields?: ("steps" | "values" | "timestamps" | "min" | "max")[];
             };
             header?: never;
             path?: never;
@@ -1106,6 +1844,8 @@ export interface operations {
                 offset?: components["parameters"]["LogOffset"];
                 /** @description Keep streaming new output until the run ends. */
                 follow?: components["parameters"]["LogFollow"];
+                /** @description Only this rank's own output (for a job with several ranks); default the whole log, each line prefixed with its rank. */
+                rank?: components["parameters"]["LogRank"];
             };
             header?: never;
             path: {
@@ -1257,6 +1997,593 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    listSweeps: {
+        parameters: {
+            query?: {
+                active?: boolean;
+                project?: string;
+                /**
+                 * @description Only those whose ID starts with this (letters, digits, '-' and '_'), so that a
+                 *     client can take a short, unique ID prefix as git and docker do.
+                 */
+                id_prefix?: components["parameters"]["IDPrefix"];
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Sweeps. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        sweeps: components["schemas"]["Sweep"][];
+                    };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    createSweep: {
+        parameters: {
+            query?: {
+                /** @description Names the spec in error messages. */
+                file?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/yaml": components["schemas"]["SweepSpec"];
+                "application/json": components["schemas"]["SweepSpec"];
+            };
+        };
+        responses: {
+            /** @description The sweep, RUNNING. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Sweep"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    getSweep: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The sweep. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Sweep"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    pauseSweep: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The sweep, PAUSED. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Sweep"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    resumeSweep: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The sweep, RUNNING. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Sweep"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    stopSweep: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The sweep, STOPPING (STOPPED once its jobs ended). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Sweep"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    suggestTrials: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    count?: number;
+                    config?: {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description The trials started or resumed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        trials: components["schemas"]["Trial"][];
+                        /** @description The searcher will suggest nothing more. */
+                        done: boolean;
+                    };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    reportTrial: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ID"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    trial: number;
+                    step?: number;
+                    value?: components["schemas"]["Float"];
+                    results?: {
+                        step: number;
+                        value: components["schemas"]["Float"];
+                    }[];
+                    /** @enum {string} */
+                    state?: "completed" | "failed";
+                    reason?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The trial as it now is. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        trial: components["schemas"]["Trial"];
+                        should_stop: boolean;
+                        /** @enum {string} */
+                        directive: "" | "stop" | "pause";
+                    };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    authConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The mode. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        mode: "open" | "token" | "users";
+                    };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    login: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    user: string;
+                    password: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Logged in. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        user: string;
+                        csrf_token: string;
+                        /** Format: date-time */
+                        expires_at: string;
+                    };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    logout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Logged out. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    whoAmI: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Me"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    listUsers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Users by name. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        users: components["schemas"]["User"][];
+                    };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    addUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name: string;
+                    password?: string;
+                    admin?: boolean;
+                    roles?: components["schemas"]["Roles"];
+                    token?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description The user, and what was made for it (shown once). */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        user: components["schemas"]["User"];
+                        password?: string;
+                        token?: components["schemas"]["Token"];
+                        secret?: string;
+                    };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    deleteUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    updateUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    admin?: boolean;
+                    roles?: components["schemas"]["Roles"];
+                };
+            };
+        };
+        responses: {
+            /** @description The user as it now is. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["User"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    setPassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    password: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Changed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    listTokens: {
+        parameters: {
+            query?: {
+                user?: string;
+                /** @description Also revoked and expired ones. */
+                inactive?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Tokens, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        tokens: components["schemas"]["Token"][];
+                    };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    createToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    user?: string;
+                    name?: string;
+                    project?: string;
+                    /** @enum {string} */
+                    role?: "viewer" | "member" | "admin";
+                    expires_in?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The token and its secret. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        token: components["schemas"]["Token"];
+                        secret: string;
+                    };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    revokeToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The revoked token. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Token"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    listAudit: {
+        parameters: {
+            query?: {
+                actor?: string;
+                project?: string;
+                /** @description An action (job.cancel) or a family ending in a dot (job.). */
+                action?: string;
+                since?: string;
+                /** @description Only entries older than this sequence number (paging). */
+                before?: number;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Entries. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        entries: components["schemas"]["AuditEntry"][];
+                    };
+                };
             };
             default: components["responses"]["Error"];
         };

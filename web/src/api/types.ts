@@ -27,3 +27,5 @@ export function toNumber(v: ApiFloat | undefined | null): number {
   if (v === '-Infinity') return -Infinity;
   return NaN;
 }
+export type Sweep = S['Sweep'];
+export type Trial = S['Trial'];

@@ -24,13 +24,14 @@ export interface SeriesState {
  * range when zoomed), and again only when the run's summary says the metric
  * changed: just the new points while the series fits the chart whole, the
  * downsampled series again otherwise. All answers land in one update, so a
- * chart draws once per change however many runs it shows.
+ * chart draws once per change however many runs it shows. Without needTimes
+ * (a chart by step) batch answers leave the timestamps out.
  */
-export function useSeriesData(sources: SeriesSource[], maxPoints: number, range: [number, number] | null, enabled = true): SeriesState {
+export function useSeriesData(sources: SeriesSource[], maxPoints: number, range: [number, number] | null, enabled = true, needTimes = true): SeriesState {
   const cache = useRef(new Map<string, SeriesData>());
   const [state, setState] = useState<SeriesState>({ data: [], errors: [], ready: false });
   const sig = sources.map((s) => `${s.runId}\u0000${s.key}\u0000${s.count}\u0000${s.lastStep}`).join('\u0001');
-  const shape = `${maxPoints}:${range ? range.join('-') : ''}`;
+  const shape = `${maxPoints}:${range ? range.join('-') : ''}:${needTimes ? 't' : ''}`;
   const latest = useRef(sources);
   latest.current = sources;
 
@@ -63,7 +64,7 @@ export function useSeriesData(sources: SeriesSource[], maxPoints: number, range:
     for (const f of fulls) byKey.set(f.s.key, [...(byKey.get(f.s.key) ?? []), f]);
     for (const [key, group] of byKey) {
       if (group.length < 2) continue;
-      const all = fetchSeriesBatch(group.map((g) => g.s.runId), key, { maxPoints, startStep: range?.[0], endStep: range?.[1] }, ctl.signal);
+      const all = fetchSeriesBatch(group.map((g) => g.s.runId), key, { maxPoints, startStep: range?.[0], endStep: range?.[1], needTimes }, ctl.signal);
       group.forEach((g, j) =>
         batched.set(
           g.i,

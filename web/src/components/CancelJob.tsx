@@ -1,11 +1,18 @@
 import { useState } from 'react';
 import { ApiError, enc, sendJSON } from '../api/client';
 import type { Job } from '../api/types';
+import { canChange, useMe } from '../auth/session';
 
-/** CancelJob asks once more before it cancels a job, then reports what the server said. */
-export function CancelJob({ id, name, onDone }: { id: string; name: string; onDone?: (j: Job) => void }) {
+/**
+ * CancelJob asks once more before it cancels a job, then reports what the
+ * server said. It is shown only to whom the server lets cancel the job
+ * (its owner as a member, the project's admins).
+ */
+export function CancelJob({ id, name, project, owner, onDone }: { id: string; name: string; project: string; owner?: string; onDone?: (j: Job) => void }) {
   const [step, setStep] = useState<'idle' | 'confirm' | 'busy'>('idle');
   const [error, setError] = useState('');
+  const me = useMe();
+  if (!canChange(me, project, owner)) return null;
   const cancel = async () => {
     setStep('busy');
     setError('');

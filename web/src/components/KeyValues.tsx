@@ -1,7 +1,8 @@
 import { useState } from 'react';
 import { fmtValue } from '../lib/format';
+import { LongValue } from './LongValue';
 
-/** KeyValues is a table of keys and values (a config, a summary) with a find box when it is long. */
+/** KeyValues is a table of keys and values (a config, a summary) with a find box when it is long; long values are cut (LongValue). */
 export function KeyValues({ values, label, empty }: { values: Record<string, unknown>; label: string; empty: string }) {
   const [find, setFind] = useState('');
   const keys = Object.keys(values).sort();
@@ -19,11 +20,20 @@ export function KeyValues({ values, label, empty }: { values: Record<string, unk
               <th scope="row" className="mono">
                 {k}
               </th>
-              <td className="mono">{fmtValue(values[k])}</td>
+              <td className="mono">
+                <Value value={values[k]} label={`${label.toLowerCase()} ${k}`} />
+              </td>
             </tr>
           ))}
         </tbody>
       </table>
     </div>
   );
+}
+
+/** Value is a config or summary value, cut when long; objects open pretty-printed. */
+function Value({ value, label }: { value: unknown; label: string }) {
+  const text = fmtValue(value);
+  const pretty = value !== null && typeof value === 'object' && text.length > 300 ? JSON.stringify(value, null, 2) : undefined;
+  return <LongValue text={text} label={label} full={pretty} />;
 }

@@ -26,7 +26,7 @@ export function Failed({ error, what, children }: { error: ApiError | Error; wha
 
 function hint(status: number): string {
   if (status === 0) return 'Check that the trainyard server is running (`trainyard up`), then reload this page.';
-  if (status === 401) return 'This server needs a token: set one with the key button at the top right.';
+  if (status === 401) return 'This server needs a token: reload the page to enter it.';
   if (status === 404) return 'It may have been deleted, or the link is wrong. Go back to the projects list.';
   if (status >= 500) return 'The server failed; its log says why. Reload to try again.';
   return 'Fix the request above and try again.';
@@ -40,7 +40,12 @@ export function Loading({ what }: { what: string }) {
   );
 }
 
-/** StateBadge shows a run's or job's state; running ones pulse. */
-export function StateBadge({ state }: { state: RunState }) {
-  return <span className={`badge state-${state.toLowerCase()}`}>{state.toLowerCase()}</span>;
+/**
+ * StateBadge shows a run's or job's state. A live one (the run a page is
+ * about) pulses while running; in lists it does not: a hundred endless
+ * animations kept a software-rendered page redrawing every frame, which
+ * cost the compare page about a fifth of its CPU before the first chart.
+ */
+export function StateBadge({ state, live = false }: { state: RunState; live?: boolean }) {
+  return <span className={`badge state-${state.toLowerCase()}${live ? ' live' : ''}`}>{state.toLowerCase()}</span>;
 }

@@ -64,7 +64,7 @@ describe('orderBy', () => {
 test('cellText formats values', () => {
   const r = run({ id: 'a', config: { opt: { name: 'adam' }, flag: true }, metrics: { loss: m(0.123456, 0.01, 'Infinity') } });
   expect(cellText(r, parseColumn('m:last:loss')!)).toBe('0.1235');
-  expect(cellText(r, parseColumn('m:max:loss')!)).toBe('∞');
+  expect(cellText(r, parseColumn('m:max:loss')!)).toBe('+Inf');
   expect(cellText(r, parseColumn('p:flag')!)).toBe('true');
   expect(cellText(r, parseColumn('p:missing')!)).toBe('');
 });

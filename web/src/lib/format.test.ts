@@ -9,8 +9,8 @@ test.each([
   [12345678, '1.235e+7'],
   [0.00001234, '1.234e-5'],
   [NaN, 'NaN'],
-  [Infinity, '∞'],
-  [-Infinity, '−∞'],
+  [Infinity, '+Inf'],
+  [-Infinity, '−Inf'],
   [-2.5, '-2.5'],
 ])('fmtNum(%s) = %s', (x, want) => expect(fmtNum(x)).toBe(want));
 

@@ -4,8 +4,8 @@
 export function fmtNum(x: number | undefined | null): string {
   if (x === undefined || x === null) return '';
   if (Number.isNaN(x)) return 'NaN';
-  if (x === Infinity) return '∞';
-  if (x === -Infinity) return '−∞';
+  if (x === Infinity) return '+Inf';
+  if (x === -Infinity) return '−Inf';
   if (x === 0) return '0';
   const a = Math.abs(x);
   if (a >= 1e6 || a < 1e-4) return x.toExponential(3).replace(/\.?0+e/, 'e');

@@ -35,6 +35,7 @@ test('appendTail adds only points after the last step', () => {
   expect(got.steps).toEqual([0, 1, 2, 3, 4]);
   expect(got.total).toBe(5);
   expect(got.values).toEqual([0, 0.1, 0.2, 0.3, 0.4]);
+  expect(appendTail(data([0, 1], { times: [] }), data([2])).times).toEqual([]); // fetched for a chart by step: stays without times
   const same = data([0, 1]);
   expect(appendTail(same, data([1]))).toBe(same);
 });
@@ -70,5 +71,6 @@ test('plotValues turns what cannot be drawn into gaps', () => {
 
 test('pointsLabel says how many points are shown of how many', () => {
   expect(pointsLabel([data([1, 2])])).toBe('2 points');
+  expect(pointsLabel([data([7])])).toBe('1 point');
   expect(pointsLabel([data([1, 2], { total: 100000, downsampled: true }), undefined])).toBe('100,000 points, 2 shown (min/max kept)');
 });

@@ -9,7 +9,7 @@ export interface SeriesData {
   downsampled: boolean;
   steps: number[];
   values: number[];
-  /** Unix milliseconds */
+  /** Unix milliseconds; empty when fetched for a chart by step */
   times: number[];
   /** per bucket, when downsampled */
   min?: number[];
@@ -43,7 +43,8 @@ export function appendTail(d: SeriesData, tail: SeriesData): SeriesData {
     total: d.total + tail.steps.length - i,
     steps: d.steps.concat(tail.steps.slice(i)),
     values: d.values.concat(tail.values.slice(i)),
-    times: d.times.concat(tail.times.slice(i)),
+    // data fetched without times (a chart by step) stays without them
+    times: d.times.length === d.steps.length ? d.times.concat(tail.times.slice(i)) : d.times,
   };
 }
 
@@ -114,5 +115,6 @@ export function pointsLabel(series: (SeriesData | undefined)[]): string {
     down ||= s.downsampled;
   }
   const f = (n: number) => n.toLocaleString('en-US');
-  return down ? `${f(total)} points, ${f(shown)} shown (min/max kept)` : `${f(total)} points`;
+  const points = `${f(total)} point${total === 1 ? '' : 's'}`;
+  return down ? `${points}, ${f(shown)} shown (min/max kept)` : points;
 }

@@ -5,6 +5,7 @@ Nothing here does I/O; everything is unit-tested on its own.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
@@ -32,8 +33,10 @@ def flatten(data: "Mapping[Any, Any]", sep: str = "/") -> Iterator[Tuple[str, An
 
 
 def key_problem(key: str) -> Optional[str]:
-    """Returns why the server would refuse key, or None when it is fine:
-    1 to 250 bytes of UTF-8 without control characters."""
+    """Returns why the server would refuse key, or None when it is fine: the
+    server's key grammar (MLflow's): 1 to 250 bytes of letters, digits and
+    ``_ - . : /`` and space; no empty, ``.`` or ``..`` segment between the
+    slashes, and not starting with ``..``."""
     if key == "":
         return "is empty"
     try:
@@ -43,8 +46,13 @@ def key_problem(key: str) -> Optional[str]:
     if n > MAX_KEY_LEN:
         return "is %d bytes, more than %d" % (n, MAX_KEY_LEN)
     for ch in key:
-        if ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0:
-            return "contains a control character"
+        if not (ch.isalnum() or ch in "_-.:/ "):
+            return "contains %r: use letters, digits, '_', '-', '.', ':', ' ' and '/'" % ch
+    if key.startswith(".."):
+        return "starts with '..'"
+    for seg in key.split("/"):
+        if seg in ("", ".", ".."):
+            return "has an empty, '.' or '..' segment between slashes"
     return None
 
 
@@ -120,6 +128,25 @@ def point_json(key: str, value: float, step: int, timestamp: int) -> Dict[str, A
 def points_json(points: List[Tuple[str, float, int, int]]) -> List[Dict[str, Any]]:
     """A list of (key, value, step, timestamp) tuples in API form."""
     return [point_json(k, v, s, t) for (k, v, s, t) in points]
+
+
+def points_text(points: List[Tuple[str, float, int, int]]) -> str:
+    """The JSON array of points_json(points), written directly: the same
+    text json.dumps(points_json(points), separators=(",", ":")) gives, about
+    twice as fast (the sender spools up to a hundred thousand points a
+    second while the server is away)."""
+    keys: Dict[str, str] = {}
+    for k, _, _, _ in points:
+        if k not in keys:
+            keys[k] = '{"key":' + json.dumps(k) + ',"value":'
+    r = float.__repr__  # the shortest text that reads back as the same double, as json.dumps writes it
+
+    def special(v: float) -> str:
+        return '"NaN"' if v != v else ('"Infinity"' if v > 0 else '"-Infinity"')
+
+    return "[" + ",".join([
+        '%s%s,"step":%d,"timestamp":%d}' % (keys[k], r(v) if v - v == 0 else special(v), s, t)
+        for k, v, s, t in points]) + "]"
 
 
 def series_json(points: List[Tuple[str, float, int, int]]) -> List[Dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -12,11 +13,12 @@ from types import TracebackType
 from collections.abc import Mapping
 from typing import Any, Dict, Iterator, List, MutableMapping, Optional, Set, Tuple, Type
 
-from . import _env, _hooks
+from . import _env, _hooks, _trial
 from ._capture import Capture
 from ._sender import Sender
 from ._system import SystemMonitor
 from ._transport import TrainyardError, Transport
+from ._trial import Trial
 from ._values import StepCounter, flatten, json_safe, key_problem, to_float
 
 
@@ -103,7 +105,8 @@ class Run:
 
     def __init__(self, *, run_id: str, project: str, name: str, url: str, config: Mapping[str, Any],
                  transport: Optional[Transport], sender: Optional[Sender], in_job: bool, strict: bool,
-                 finish_timeout: float, system_metrics_interval: float, capture_output: bool):
+                 finish_timeout: float, system_metrics_interval: float, capture_output: bool,
+                 trial: Optional[Trial] = None, directives: Any = None):
         self.id = run_id
         self.project = project
         self.name = name
@@ -119,6 +122,15 @@ class Run:
         self._warned: Set[str] = set()
         self._finished = False
         self._pid = os.getpid()
+        # Sweeps: the trial this run is (None outside sweeps), the step of
+        # the sweep's metric logged last, the checkpoint being written,
+        # whether SIGTERM came.
+        self.trial = trial
+        self._directives = directives
+        self._metric_step = -1
+        self._open_ckpt: Optional[str] = None
+        self._sigterm = False
+        self._sigterm_installed = False
         self._staged = 0
         self.summary = Summary(self)
         self.config = Config(self, {})
@@ -161,6 +173,13 @@ class Run:
             elif self._sender is not None:
                 self._warn_once("fork", "log() in a forked process is ignored: log from the process that "
                                 "called init()")
+            elif isinstance(data, Mapping):
+                # Nothing is sent (disabled), but steps count: checkpoint_dir
+                # and a trial's should_stop go by them.
+                with self._lock:
+                    s = self._steps.take(step, commit)
+                    if self.trial is not None and self.trial.metric in data:
+                        self._metric_step = max(self._metric_step, s)
             return
         if not isinstance(data, Mapping):
             raise TypeError("log() takes a dict of metric values, not %s" % type(data).__name__)
@@ -184,9 +203,15 @@ class Run:
             s = self._steps.take(step, commit)
             for k, f in vals:
                 self.summary._latest[k] = f
+            if self.trial is not None and any(k == self.trial.metric for k, _ in vals):
+                self._metric_step = max(self._metric_step, s)
+        if self._open_ckpt is not None:
+            self._close_checkpoint()
         if vals and self._sender.add_points([(k, f, s, ts) for k, f in vals]):
-            warn("metric queue is full (%d points): dropping the oldest; the server is slow or away"
-                 % (self._sender._points.maxlen or 0))
+            warn("metric queue is full (%d points): dropping the oldest, %d dropped so far; the server is slow "
+                 "or away, or log() is called faster than points can be sent — raise init(max_queue=...) or "
+                 "TRAINYARD_MAX_QUEUE, or log less often" % (self._sender._points.maxlen or 0,
+                                                              self._sender.stats()["dropped"]))
 
     def _key_ok(self, field: str, key: str) -> bool:
         problem = key_problem(key)
@@ -255,6 +280,113 @@ class Run:
         if self._sender is not None and not self._finished:
             self._sender.add_update(field, values)
 
+    # ---- sweeps: stopping, checkpoints ------------------------------------
+
+    @property
+    def directive(self) -> Optional[str]:
+        """What a sweep's searcher asks of this trial: "pause" (save a
+        checkpoint and exit; the trial may be resumed from it), "stop" (exit
+        for good), or None. Outside sweeps, "stop" after SIGTERM."""
+        d = self._directives.latest if self._directives is not None else None
+        if d:
+            return d
+        if self.trial is not None and self.trial.until > 0 and self._metric_step >= self.trial.until:
+            return "pause"  # the step this segment runs to: a rung, or the end
+        if self._sigterm:
+            return "stop"
+        return None
+
+    def should_stop(self) -> bool:
+        """True when the training loop should save a checkpoint (in
+        checkpoint_dir()) and exit: the sweep's searcher stopped or paused
+        this trial (run.directive says which), the trial reached the step
+        its segment runs to, or the process got SIGTERM. Cheap and never
+        blocking: the searcher's answer comes back with the metric batches
+        the sender thread sends anyway. Call it once per epoch, after
+        logging the metric."""
+        if self._open_ckpt is not None:
+            self._close_checkpoint()
+        self._catch_sigterm()
+        return self.directive is not None
+
+    def _catch_sigterm(self) -> None:
+        """From the first should_stop() on, SIGTERM (a canceled trial, a
+        stopped sweep) makes should_stop() true instead of killing the
+        process at once; trainyard sends SIGKILL after its grace period.
+        Only when no one else handles SIGTERM, and only from the main
+        thread."""
+        if self._sigterm_installed:
+            return
+        self._sigterm_installed = True
+        try:
+            if threading.current_thread() is not threading.main_thread():
+                return
+            if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None):
+                return
+
+            def on_term(signum: int, frame: Any) -> None:
+                self._sigterm = True
+
+            signal.signal(signal.SIGTERM, on_term)
+        except (ValueError, OSError, AttributeError):
+            pass
+
+    def checkpoint_dir(self, step: Optional[int] = None) -> str:
+        """The directory to save this step's checkpoint into (created):
+        ROOT/step-STEP, where ROOT is the trial's checkpoint directory in a
+        sweep (TRAINYARD_CHECKPOINT_DIR; a shared file system on a cluster)
+        and ~/.trainyard/checkpoints/RUN otherwise; step defaults to the step
+        of the last log(). Files are written straight to disk: the server
+        never holds them. The checkpoint counts as complete once the code
+        moves on (the next log, checkpoint_dir, should_stop or finish); then
+        older complete ones beyond the newest TRAINYARD_KEEP_CHECKPOINTS
+        (default 2) are removed."""
+        if self._open_ckpt is not None:
+            self._close_checkpoint()
+        if step is None:
+            step = max(self._steps.next - 1, 0)
+        path = os.path.join(self._checkpoint_root(), "step-%d" % int(step))
+        os.makedirs(path, exist_ok=True)
+        marker = os.path.join(path, _trial.MARKER)
+        if os.path.exists(marker):
+            os.remove(marker)  # written again: incomplete until the code moves on
+        self._open_ckpt = path
+        return path
+
+    def restore(self) -> Optional[str]:
+        """The checkpoint directory to resume from, or None to start afresh:
+        this trial's own newest complete checkpoint (after a pause, a
+        restart or a retry), else the one the sweep started it from (PBT
+        copies a better trial's). Its name is step-STEP; resume_step()
+        gives STEP."""
+        own = self._checkpoint_root()
+        if self.trial is None:
+            return _trial.pick_restore(own, None, None)
+        return _trial.pick_restore(own, self.trial.restore_root, self.trial.restore_step)
+
+    def resume_step(self) -> int:
+        """The step of the checkpoint restore() returns (0 when none)."""
+        return _trial.step_of(self.restore())
+
+    def _checkpoint_root(self) -> str:
+        if self.trial is not None and self.trial.checkpoint_root:
+            return self.trial.checkpoint_root
+        root = os.environ.get("TRAINYARD_CHECKPOINT_DIR")
+        if root:
+            return root
+        return os.path.join(os.path.expanduser("~"), ".trainyard", "checkpoints", self.id)
+
+    def _close_checkpoint(self) -> None:
+        path, self._open_ckpt = self._open_ckpt, None
+        if path is None:
+            return
+        try:
+            _trial.mark_complete(path)
+            keep = int(os.environ.get("TRAINYARD_KEEP_CHECKPOINTS", "2") or 2)
+            _trial.prune(os.path.dirname(path), keep)
+        except (OSError, ValueError) as e:
+            self._warn_once("checkpoint", "checkpoint %s: %s" % (path, e))
+
     # ---- ending ------------------------------------------------------------
 
     def flush(self, timeout: Optional[float] = None) -> bool:
@@ -266,7 +398,8 @@ class Run:
 
     def finish(self, exit_code: int = 0, *, reason: Optional[str] = None, timeout: Optional[float] = None) -> None:
         """Sends everything (waiting at most timeout seconds, default 30 or
-        init's finish_timeout; what cannot be sent by then is spooled), stops
+        init's finish_timeout, also for a server that is away; what cannot be
+        sent by then stays in the spool for `trainyard sync`), stops
         system metrics and output capture, and for a run outside a job sets
         its state: SUCCEEDED when exit_code is 0, else FAILED. Inside a job
         trainyard sets the state from the process's exit code. Calling it
@@ -275,6 +408,8 @@ class Run:
             if self._finished:
                 return
             self._finished = True
+        if self._open_ckpt is not None:
+            self._close_checkpoint()
         _hooks.unregister(self)
         if self._system is not None:
             self._system.stop()
@@ -297,9 +432,14 @@ class Run:
             warn("%d metric points were dropped (queue full, or refused by the server)" % st["dropped"])
         if st["dropped_text"]:
             warn("%d characters of output were not kept (more than the log buffer holds)" % st["dropped_text"])
-        if sender.offline:
-            warn("server unreachable; run spooled to %s — upload with `trainyard sync %s`"
-                 % (sender.spool.path, sender.spool.dir))
+        if sender.offline and sender.replay_blocked == "offline mode":
+            warn("offline mode: run %s is in %s — upload it with `trainyard sync %s`"
+                 % (self.id, sender.spool.path, sender.spool.dir))
+        elif sender.offline:
+            why = ("the server refused the token: sync with the right TRAINYARD_TOKEN" if sender.replay_blocked
+                   else "what the server did not get within the %.0fs finish timeout is there" % t)
+            warn("server unreachable; run spooled to %s — upload with `trainyard sync %s` (%s)"
+                 % (sender.spool.path, sender.spool.dir, why))
         else:
             shutil.rmtree(sender.spool.staging_dir, ignore_errors=True)
         if self._strict and sender.error is not None:

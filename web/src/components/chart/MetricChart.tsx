@@ -4,7 +4,8 @@ import 'uplot/dist/uPlot.min.css';
 import { useTheme } from '../../theme';
 import type { XMode } from '../../lib/series';
 import { underlayPlugin } from './bandsPlugin';
-import { buildPlot, nearestIndex, visibleRange, type PlotLine } from './plotData';
+import { edgeMarksPlugin } from './edgeMarksPlugin';
+import { buildPlot, markedPoints, nearestIndex, undrawableNote, visibleRange, type PlotLine } from './plotData';
 import { chartOptions, type YUnit } from './options';
 import { ChartLegend, type LegendRow } from './ChartLegend';
 
@@ -34,6 +35,13 @@ export function MetricChart({ lines, width, height = 220, xMode, logY, smoothing
   const holder = useRef<HTMLDivElement>(null);
   const figure = useRef<HTMLDivElement>(null);
   const plotRef = useRef<uPlot | null>(null);
+  const applied = useRef<{ data: unknown; hidden: Set<number>; width: number; height: number; complete: boolean }>({
+    data: null,
+    hidden: new Set(),
+    width: 0,
+    height: 0,
+    complete: false,
+  });
   const { theme } = useTheme();
   const [hidden, setHidden] = useState<Set<number>>(new Set());
   const [cursorIdx, setCursorIdx] = useState<{ x: number } | null>(null);
@@ -52,10 +60,15 @@ export function MetricChart({ lines, width, height = 220, xMode, logY, smoothing
     if (!holder.current || width <= 0) return;
     let raf = 0;
     let marked = false;
+    let lastRange: { args: readonly unknown[]; range: [number, number] | null } | undefined;
     const opts = chartOptions({
       width, height, xMode, logY, yUnit,
       series: lines.map((l) => ({ label: l.label, color: l.color })),
-      plugins: [underlayPlugin(() => builtRef.current.underlays, (i) => !hiddenRef.current.has(i - 1))],
+      plugins: [
+        underlayPlugin(() => builtRef.current.underlays, (i) => !hiddenRef.current.has(i - 1)),
+        edgeMarksPlugin(() => builtRef.current.edges, () => lines.map((l) => l.color), (i) => !hiddenRef.current.has(i - 1)),
+      ],
+      marked: (i, plotWidth) => markedPoints(builtRef.current, i, plotWidth),
       onDraw: () => {
         const el = figure.current;
         if (!el || !completeRef.current || marked) return;
@@ -74,7 +87,12 @@ export function MetricChart({ lines, width, height = 220, xMode, logY, smoothing
           setCursorIdx(left < 0 ? null : { x: u.posToVal(left, 'x') });
         });
       },
-      yRange: (u) => visibleRange(builtRef.current, hiddenRef.current, u.scales.x.min, u.scales.x.max),
+      yRange: (u) => {
+        // uPlot asks on every redraw; the answer changes only with these four.
+        const args = [builtRef.current, hiddenRef.current, u.scales.x.min, u.scales.x.max] as const;
+        if (!lastRange || args.some((a, i) => a !== lastRange!.args[i])) lastRange = { args, range: visibleRange(...args) };
+        return lastRange.range;
+      },
       onSelect: (u) => {
         const { left, width: w } = u.select;
         if (w < 4) return;
@@ -86,6 +104,10 @@ export function MetricChart({ lines, width, height = 220, xMode, logY, smoothing
     });
     const u = new uPlot(opts, built.facets as unknown as uPlot.AlignedData, holder.current);
     plotRef.current = u;
+    // What this plot now shows, so that the effects below change only what differs:
+    // each redundant setData, setSize or redraw is a whole redraw of every line.
+    hiddenRef.current.forEach((i) => u.setSeries(i + 1, { show: false })); // lines hidden before a rebuild stay hidden
+    applied.current = { data: built, hidden: new Set(hiddenRef.current), width, height, complete: completeRef.current };
     const reset = () => zoomRef.current?.(null);
     u.over.addEventListener('dblclick', reset);
     return () => {
@@ -99,34 +121,49 @@ export function MetricChart({ lines, width, height = 220, xMode, logY, smoothing
   }, [structure, width > 0]);
 
   useEffect(() => {
-    plotRef.current?.setData(built.facets as unknown as uPlot.AlignedData);
+    const u = plotRef.current, a = applied.current;
+    if (!u || a.data === built) return;
+    a.data = built;
+    u.setData(built.facets as unknown as uPlot.AlignedData);
   }, [built]);
 
   useEffect(() => {
-    if (width > 0) plotRef.current?.setSize({ width, height });
+    const u = plotRef.current, a = applied.current;
+    if (!u || width <= 0 || (a.width === width && a.height === height)) return;
+    Object.assign(a, { width, height });
+    u.setSize({ width, height });
   }, [width, height]);
 
   useEffect(() => {
-    const u = plotRef.current;
+    const u = plotRef.current, a = applied.current;
     if (!u) return;
-    lines.forEach((_, i) => u.setSeries(i + 1, { show: !hidden.has(i) }));
-    u.redraw(false);
+    const changed = lines.map((_, i) => i).filter((i) => hidden.has(i) !== a.hidden.has(i));
+    if (changed.length === 0) return;
+    a.hidden = new Set(hidden);
+    u.batch(() => changed.forEach((i) => u.setSeries(i + 1, { show: !hidden.has(i) })));
   }, [hidden, lines]);
 
   useEffect(() => {
-    if (complete) plotRef.current?.redraw(false);
+    const u = plotRef.current, a = applied.current;
+    if (!u || !complete || a.complete) return;
+    a.complete = true;
+    u.redraw(false); // the draw that sets the performance marks
   }, [complete]);
 
+  // The legend shows values as logged: NaN and ±Inf by name, not as gaps.
   const legend: LegendRow[] = lines.map((l, i) => {
     let value: number | null = null;
+    const vals = built.values[i] ?? [];
     if (cursorIdx) {
       const j = nearestIndex(built.xs[i], cursorIdx.x);
-      value = j >= 0 ? built.ys[i][j] : null;
-    } else if (built.ys[i]?.length) {
-      value = built.ys[i][built.ys[i].length - 1];
+      value = j >= 0 ? vals[j] : null;
+    } else if (vals.length) {
+      value = vals[vals.length - 1];
     }
     return { id: l.id, label: l.label, color: l.color, value, hidden: hidden.has(i) };
   });
+
+  const note = undrawableNote(built.undrawable);
 
   const toggle = (i: number) =>
     setHidden((h) => {
@@ -137,8 +174,15 @@ export function MetricChart({ lines, width, height = 220, xMode, logY, smoothing
     });
 
   return (
-    <div ref={figure} className="chart" data-series-count={lines.length}>
+    <div
+      ref={figure}
+      className="chart"
+      data-series-count={lines.length}
+      data-lone-points={built.lone.reduce((n, l) => n + l.length, 0)}
+      data-edge-marks={built.edges.reduce((n, e) => n + e.xs.length, 0)}
+    >
       <div ref={holder} className="chart-plot" />
+      {note && <p className="chart-note small muted">{note}</p>}
       <ChartLegend rows={legend} atCursor={cursorIdx?.x} xMode={xMode} yUnit={yUnit} onToggle={toggle} />
     </div>
   );

@@ -39,7 +39,7 @@ export function SeriesChart({ title, lines, view, yUnit, height = 220 }: Props) 
   const width = useWidth(body);
   const seen = useSeen(ref);
   const [range, setRange] = useState<[number, number] | null>(null);
-  const { data, errors, ready } = useSeriesData(lines, bucketWidth(width), range, seen);
+  const { data, errors, ready } = useSeriesData(lines, bucketWidth(width), range, seen, view.xMode !== 'step');
   const plotLines = useMemo(
     () => lines.map((l, i) => ({ id: l.id, label: l.label, color: l.color, t0: l.t0, data: data[i] })),
     [lines, data],

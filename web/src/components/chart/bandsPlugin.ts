@@ -1,5 +1,7 @@
 import type uPlot from 'uplot';
 import { withAlpha } from '../../lib/colors';
+import { MANY_LINES } from './options';
+import { scalePx } from './px';
 
 /** Underlay is drawn beneath a series' line: its min/max band and, when smoothed, the raw line. */
 export interface Underlay {
@@ -26,16 +28,20 @@ export function underlayPlugin(get: () => Underlay[], isShown: (i: number) => bo
         ctx.rect(left, top, width, height);
         ctx.clip();
         const all = get();
-        // Edges cost a stroke each; with many lines the fills say enough.
-        const edges = all.length <= 8;
+        const few = all.length <= MANY_LINES;
         all.forEach((ul, i) => {
           if (!isShown(i + 1)) return;
           if (ul.min && ul.max) {
-            drawBand(u, ul.xs, ul.min, ul.max, withAlpha(ul.color, edges ? 0.15 : 0.1));
-            if (edges) {
+            if (few) {
+              drawBand(u, ul.xs, ul.min, ul.max, withAlpha(ul.color, 0.15));
               // The edges, so a one-bucket spike shows as a line, not a sliver.
               drawLine(u, ul.xs, ul.max, withAlpha(ul.color, 0.45));
               drawLine(u, ul.xs, ul.min, withAlpha(ul.color, 0.45));
+            } else {
+              // Many lines: a hairline from min to max per bucket. Buckets are
+              // about a pixel apart, so this reads as the band, and a software
+              // canvas draws it many times faster than a filled polygon.
+              drawWhiskers(u, ul.xs, ul.min, ul.max, withAlpha(ul.color, 0.18));
             }
           }
           if (ul.raw) drawLine(u, ul.xs, ul.raw, withAlpha(ul.color, 0.3));
@@ -48,6 +54,7 @@ export function underlayPlugin(get: () => Underlay[], isShown: (i: number) => bo
 
 function drawBand(u: uPlot, xs: number[], lo: (number | null)[], hi: (number | null)[], fill: string) {
   const ctx = u.ctx;
+  const px = scalePx(u, 'x'), py = scalePx(u, 'y');
   ctx.fillStyle = fill;
   let i = 0;
   const n = xs.length;
@@ -59,18 +66,37 @@ function drawBand(u: uPlot, xs: number[], lo: (number | null)[], hi: (number | n
     if (i - start < 1) continue;
     ctx.beginPath();
     for (let j = start; j < i; j++) {
-      const x = u.valToPos(xs[j], 'x', true), y = u.valToPos(hi[j] as number, 'y', true);
+      const x = px(xs[j]), y = py(hi[j] as number);
       if (j === start) ctx.moveTo(x, y);
       else ctx.lineTo(x, y);
     }
-    for (let j = i - 1; j >= start; j--) ctx.lineTo(u.valToPos(xs[j], 'x', true), u.valToPos(lo[j] as number, 'y', true));
+    for (let j = i - 1; j >= start; j--) ctx.lineTo(px(xs[j]), py(lo[j] as number));
     ctx.closePath();
     ctx.fill();
   }
 }
 
+function drawWhiskers(u: uPlot, xs: number[], lo: (number | null)[], hi: (number | null)[], stroke: string) {
+  const ctx = u.ctx;
+  const px = scalePx(u, 'x'), py = scalePx(u, 'y');
+  ctx.strokeStyle = stroke;
+  ctx.lineWidth = 1;
+  ctx.beginPath();
+  for (let j = 0; j < xs.length; j++) {
+    const a = lo[j], b = hi[j];
+    if (a == null || b == null) continue;
+    const y0 = py(a), y1 = py(b);
+    if (y0 - y1 < 2) continue; // the line through the bucket covers a whisker this short
+    const x = Math.round(px(xs[j])) + 0.5; // on a pixel column: crisp, and no blending of two
+    ctx.moveTo(x, y0);
+    ctx.lineTo(x, y1);
+  }
+  ctx.stroke();
+}
+
 function drawLine(u: uPlot, xs: number[], ys: (number | null)[], stroke: string) {
   const ctx = u.ctx;
+  const px = scalePx(u, 'x'), py = scalePx(u, 'y');
   ctx.strokeStyle = stroke;
   ctx.lineWidth = 1 * devicePixelRatio;
   ctx.beginPath();
@@ -81,9 +107,9 @@ function drawLine(u: uPlot, xs: number[], ys: (number | null)[], stroke: string)
       pen = false;
       continue;
     }
-    const px = u.valToPos(xs[j], 'x', true), py = u.valToPos(y, 'y', true);
-    if (pen) ctx.lineTo(px, py);
-    else ctx.moveTo(px, py);
+    const x = px(xs[j]), yy = py(y);
+    if (pen) ctx.lineTo(x, yy);
+    else ctx.moveTo(x, yy);
     pen = true;
   }
   ctx.stroke();

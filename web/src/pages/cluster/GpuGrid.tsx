@@ -5,7 +5,7 @@ import { gpuJobs, jobName } from './jobText';
 
 /** GpuGrid shows each GPU's live readings and the job that holds it. */
 export function GpuGrid({ machine, jobs }: { machine: Machine; jobs: Job[] }) {
-  const held = gpuJobs(jobs);
+  const held = gpuJobs(jobs, machine.hostname);
   if (machine.gpus.length === 0) {
     return (
       <p className="muted">

@@ -3,7 +3,7 @@ import { CancelJob } from '../../components/CancelJob';
 import { StateBadge } from '../../components/States';
 import { fmtAgo, fmtDuration, fmtTime, runSeconds } from '../../lib/format';
 import { Link } from '../../router';
-import { jobName, resourcesText } from './jobText';
+import { jobName, placementText, resourcesText } from './jobText';
 
 const RunLink = ({ j }: { j: Job }) => (
   <Link to={`/runs/${encodeURIComponent(j.id)}`} title={j.command.join(' ')}>
@@ -21,7 +21,8 @@ export function RunningJobs({ jobs, onChange, now = Date.now() }: { jobs: Job[];
           <th scope="col">Job</th>
           <th scope="col">Project</th>
           <th scope="col">Resources</th>
-          <th scope="col">GPUs</th>
+          <th scope="col">Where</th>
+          <th scope="col">Backend ID</th>
           <th scope="col">Running for</th>
           <th scope="col"><span className="visually-hidden">Actions</span></th>
         </tr>
@@ -29,12 +30,13 @@ export function RunningJobs({ jobs, onChange, now = Date.now() }: { jobs: Job[];
       <tbody>
         {jobs.map((j) => (
           <tr key={j.id} id={`job-${j.id}`} data-job-id={j.id}>
-            <td><RunLink j={j} /></td>
+            <td><RunLink j={j} />{j.owner && <span className="muted small"> by {j.owner}</span>}</td>
             <td>{j.project}</td>
             <td>{resourcesText(j)}</td>
-            <td className="mono">{j.gpu_ids?.length ? j.gpu_ids.join(', ') : '—'}</td>
+            <td className="mono">{placementText(j)}</td>
+            <td className="mono">{j.backend_id || '—'}</td>
             <td title={fmtTime(j.started_at)}>{j.started_at ? fmtDuration(runSeconds({ created_at: j.submitted_at, started_at: j.started_at }, now)) : '—'}</td>
-            <td><CancelJob id={j.id} name={jobName(j)} onDone={onChange} /></td>
+            <td><CancelJob id={j.id} name={jobName(j)} project={j.project ?? 'default'} owner={j.owner} onDone={onChange} /></td>
           </tr>
         ))}
       </tbody>
@@ -61,11 +63,11 @@ export function QueueTable({ jobs, onChange, now = Date.now() }: { jobs: Job[]; 
         {jobs.map((j) => (
           <tr key={j.id} id={`job-${j.id}`} data-job-id={j.id}>
             <td className="num">{j.queue_position ?? ''}</td>
-            <td><RunLink j={j} /> <span className="muted small">({j.project}{j.priority ? `, priority ${j.priority}` : ''})</span></td>
+            <td><RunLink j={j} /> <span className="muted small">({j.project}{j.priority ? `, priority ${j.priority}` : ''}{j.owner ? `, by ${j.owner}` : ''})</span></td>
             <td>{resourcesText(j)}</td>
             <td className="reason">{j.reason || '—'}</td>
             <td title={fmtTime(j.submitted_at)}>{fmtAgo(j.submitted_at, now).replace(' ago', '')}</td>
-            <td><CancelJob id={j.id} name={jobName(j)} onDone={onChange} /></td>
+            <td><CancelJob id={j.id} name={jobName(j)} project={j.project ?? 'default'} owner={j.owner} onDone={onChange} /></td>
           </tr>
         ))}
       </tbody>

@@ -1,6 +1,7 @@
 import type { Run } from '../../api/types';
 import { paramsDiff } from '../../lib/diff';
 import { useQueryParam } from '../../router';
+import { LongValue } from '../../components/LongValue';
 
 /** ParamsDiff lines the runs' configs up side by side; by default only the keys where they differ. */
 export function ParamsDiff({ runs, colors }: { runs: Run[]; colors: string[] }) {
@@ -38,7 +39,7 @@ export function ParamsDiff({ runs, colors }: { runs: Run[]; colors: string[] }) 
                   </th>
                   {row.values.map((v, i) => (
                     <td key={i} className="mono">
-                      {v}
+                      <LongValue text={v} label={`${runs[i].name} ${row.key}`} limit={60} />
                     </td>
                   ))}
                 </tr>

@@ -1,6 +1,7 @@
 import type { Run } from '../../api/types';
 import { isTerminal } from '../../api/types';
 import { CancelJob } from '../../components/CancelJob';
+import { LongValue } from '../../components/LongValue';
 import { StateBadge } from '../../components/States';
 import { fmtDuration, fmtTime, runSeconds } from '../../lib/format';
 import { Link } from '../../router';
@@ -16,14 +17,20 @@ export function RunHeader({ run, onChanged }: { run: Run; onChanged: () => void 
         <h1>
           <Link to={`/projects/${encodeURIComponent(run.project)}`}>{run.project}</Link> / <span data-testid="run-name">{run.name}</span>
         </h1>
-        <StateBadge state={run.state} />
-        {run.job_id && !isTerminal(run.state) && <CancelJob id={run.job_id} name={run.name} onDone={onChanged} />}
+        <StateBadge state={run.state} live />
+        {run.job_id && !isTerminal(run.state) && <CancelJob id={run.job_id} name={run.name} project={run.project} owner={run.owner} onDone={onChanged} />}
       </div>
       <dl className="facts">
         <div>
           <dt>ID</dt>
           <dd className="mono">{run.id}</dd>
         </div>
+        {run.owner && (
+          <div>
+            <dt>Owner</dt>
+            <dd>{run.owner}</dd>
+          </div>
+        )}
         <div>
           <dt>Started</dt>
           <dd>{fmtTime(run.started_at || run.created_at)}</dd>
@@ -42,6 +49,16 @@ export function RunHeader({ run, onChanged }: { run: Run; onChanged: () => void 
           <div>
             <dt>Reason</dt>
             <dd>{run.reason}</dd>
+          </div>
+        )}
+        {run.tags['trainyard.sweep'] && (
+          <div>
+            <dt>Sweep</dt>
+            <dd>
+              <Link to={`/sweeps/${encodeURIComponent(run.tags['trainyard.sweep'])}`} data-testid="run-sweep">
+                trial {run.tags['trainyard.trial']} of sweep {run.tags['trainyard.sweep']}
+              </Link>
+            </dd>
           </div>
         )}
         {run.job_id && (
@@ -67,7 +84,9 @@ export function RunHeader({ run, onChanged }: { run: Run; onChanged: () => void 
         {run.command && run.command.length > 0 && (
           <div className="wide">
             <dt>Command</dt>
-            <dd className="mono">{run.command.join(' ')}</dd>
+            <dd className="mono">
+              <LongValue text={run.command.join(' ')} label="command" />
+            </dd>
           </div>
         )}
         {tags.length > 0 && (
@@ -76,7 +95,7 @@ export function RunHeader({ run, onChanged }: { run: Run; onChanged: () => void 
             <dd>
               {tags.map(([k, v]) => (
                 <span key={k} className="tag">
-                  {k}: {v}
+                  {k}: <LongValue text={v} label={`tag ${k}`} limit={80} />
                 </span>
               ))}
             </dd>

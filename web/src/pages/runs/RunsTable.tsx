@@ -143,7 +143,7 @@ const RunRow = memo(function RunRow({ run, index, columns, numeric, template, mi
         }
         const text = cellText(run, c);
         return (
-          <div key={c.id} role="cell" className={`cell ${numeric.has(c.id) ? 'num' : ''}`} title={text.length > CELL_CHARS ? text : undefined}>
+          <div key={c.id} role="cell" className={`cell ${numeric.has(c.id) ? 'num' : ''}`} title={text.length > CELL_CHARS ? tip(text) : undefined}>
             {fit(text, c.kind === 'attr' && c.key === 'created' ? 19 : CELL_CHARS)}
           </div>
         );
@@ -162,6 +162,11 @@ function width(c: Column): string {
 // Characters that fit the name column and the others at their narrowest.
 const NAME_CHARS = 28;
 const CELL_CHARS = 14;
+
+/** tip is a cell's tooltip: its whole text, up to 500 characters (the run's page shows the rest). */
+function tip(text: string): string {
+  return text.length > 500 ? `${text.slice(0, 500)}… (${text.length.toLocaleString('en-US')} characters: open the run to see all)` : text;
+}
 
 /** fit cuts text to n characters with an ellipsis. */
 function fit(text: string, n: number): string {

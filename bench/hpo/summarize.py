@@ -1,0 +1,152 @@
+"""Turn bench/hpo's JSON lines (trainyard's and Optuna's) into the Markdown
+tables of docs/benchmarks.md. Standard library only.
+
+    python3 bench/hpo/summarize.py bench/hpo/results/*.jsonl > bench/hpo/last-result.md
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+import statistics
+import sys
+from collections import defaultdict
+
+
+def q(xs, p):
+    xs = sorted(xs)
+    if not xs:
+        return math.nan
+    k = (len(xs) - 1) * p
+    lo, hi = math.floor(k), math.ceil(k)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def fmt(x):
+    if math.isnan(x) or math.isinf(x):
+        return "none"
+    if abs(x) >= 100:
+        return f"{x:.2f}"
+    if abs(x) >= 1:
+        return f"{x:.3f}"
+    return f"{x:.4f}"
+
+
+def cell(xs):
+    return f"{fmt(q(xs, 0.5))} [{fmt(q(xs, 0.25))}, {fmt(q(xs, 0.75))}]"
+
+
+def incumbent(curve, b, goal):
+    """Best value reported at max_steps with at most b steps used."""
+    best = math.nan
+    for used, _, v in curve:
+        if used <= b:
+            best = v
+    return best
+
+
+def worst(goal):
+    return math.inf if goal == "min" else -math.inf
+
+
+def blackbox(recs):
+    by = defaultdict(list)
+    for r in recs:
+        by[(r["problem"], r["side"], r["algo"])].append(r)
+    print("### Black-box: median simple regret [IQR] after n trials\n")
+    print("| problem | searcher | seeds | n = 50 | n = 100 | n = 200 |")
+    print("|---|---|---|---|---|---|")
+    for (p, side, algo), rs in sorted(by.items()):
+        cells = []
+        for n in (50, 100, 200):
+            xs = [r["regret"][n - 1] for r in rs if len(r["regret"]) >= n]
+            cells.append(cell(xs) if xs else "–")
+        print(f"| {p} | {side} {algo} | {len(rs)} | " + " | ".join(cells) + " |")
+    print()
+    # The regret of a run is often bimodal (Hartmann6: the global basin or the
+    # local minimum at regret 0.119), so a median over a few dozen seeds moves
+    # a lot from one seed set to the next. The difference of the medians with
+    # a bootstrap interval says whether a gap is more than that.
+    print("### Black-box: trainyard − Optuna, difference of median regret [95% bootstrap interval]\n")
+    print("Below 0: trainyard better. An interval that contains 0: no difference the seeds can show.\n")
+    print("| problem | searcher | n = 50 | n = 100 | n = 200 |")
+    print("|---|---|---|---|---|")
+    for p, algo in sorted({(k[0], k[2]) for k in by}):
+        ty, op = by.get((p, "trainyard", algo)), by.get((p, "optuna", algo))
+        if not ty or not op:
+            continue
+        cells = []
+        for n in (50, 100, 200):
+            a = [r["regret"][n - 1] for r in ty if len(r["regret"]) >= n]
+            b = [r["regret"][n - 1] for r in op if len(r["regret"]) >= n]
+            d, lo, hi = median_diff(a, b)
+            cells.append(f"{fmt(d)} [{fmt(lo)}, {fmt(hi)}]")
+        print(f"| {p} | {algo} | " + " | ".join(cells) + " |")
+    print()
+
+
+def median_diff(a, b, rounds=2000):
+    """median(a) − median(b) and its 95% percentile-bootstrap interval."""
+    rng = random.Random(0)
+    ds = sorted(statistics.median(rng.choices(a, k=len(a))) - statistics.median(rng.choices(b, k=len(b)))
+                for _ in range(rounds))
+    return statistics.median(a) - statistics.median(b), q(ds, 0.025), q(ds, 0.975)
+
+
+def mf(recs):
+    by = defaultdict(list)
+    for r in recs:
+        by[(r["problem"], r["side"], r["algo"])].append(r)
+    problems = sorted({k[0] for k in by})
+    print("### Multi-fidelity: incumbent (best value at max_steps) at a third of the budget and at the budget\n")
+    print("Median [IQR] over seeds; lcbench is val_accuracy in % (higher is better), mfhartmann6 is f (lower is better, "
+          "minimum −3.3224). *Budget to reach* is the smallest fraction of the budget at which the algorithm's median "
+          "incumbent is as good as trainyard random search's median final incumbent (– : never within the budget).\n")
+    print("| problem | searcher | seeds | at B/3 | at B | budget to reach random's final | trials (median) | simulated time to B (median, s) |")
+    print("|---|---|---|---|---|---|---|---|")
+    fractions = defaultdict(list)
+    for p in problems:
+        goal = next(r["goal"] for k, rs in by.items() if k[0] == p for r in rs)
+        sign = 1 if goal == "min" else -1
+        rnd = by.get((p, "trainyard", "random"), [])
+        target = statistics.median([incumbent(r["curve"], r["budget"], goal) for r in rnd]) if rnd else math.nan
+        for (pp, side, algo), rs in sorted(by.items()):
+            if pp != p:
+                continue
+            B = rs[0]["budget"]
+            at3 = [incumbent(r["curve"], B / 3, goal) for r in rs]
+            atB = [incumbent(r["curve"], B, goal) for r in rs]
+            frac = math.nan
+            for i in range(1, 101):
+                b = B * i / 100
+                vals = [incumbent(r["curve"], b, goal) for r in rs]
+                vals = [worst(goal) if math.isnan(v) else v for v in vals]
+                if sign * statistics.median(vals) <= sign * target:
+                    frac = i / 100
+                    break
+            fractions[(side, algo)].append(frac)
+            # NaN (nothing reached max_steps yet) counts as the worst value in medians
+            at3 = [worst(goal) if math.isnan(v) else v for v in at3]
+            atB = [worst(goal) if math.isnan(v) else v for v in atB]
+            fr = "–" if math.isnan(frac) else f"{frac:.2f}"
+            trials = statistics.median([r["trials"] for r in rs])
+            secs = statistics.median([r["seconds"] for r in rs])
+            print(f"| {p} | {side} {algo} | {len(rs)} | {cell(at3)} | {cell(atB)} | {fr} | {trials:.0f} | {secs:.0f} |")
+    print()
+
+
+def main():
+    recs = []
+    for path in sys.argv[1:]:
+        with open(path) as f:
+            recs += [json.loads(line) for line in f if line.strip()]
+    bb = [r for r in recs if r["mode"] == "blackbox"]
+    m = [r for r in recs if r["mode"] == "mf"]
+    if bb:
+        blackbox(bb)
+    if m:
+        mf(m)
+
+
+if __name__ == "__main__":
+    main()
