@@ -45,11 +45,15 @@ func (s SweepState) Valid() bool {
 // The store keeps the spec and the searcher's state as opaque JSON: the
 // sweep service (package sweep) owns their meaning.
 type Sweep struct {
-	ID      string     `json:"id"`
-	Name    string     `json:"name"`
-	Project string     `json:"project"`
-	State   SweepState `json:"state"`
-	Reason  string     `json:"reason,omitempty"`
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Project string `json:"project"`
+	// Owner is the user who created the sweep ("" on a server without
+	// users); the jobs of its trials are owned by this user too. It never
+	// changes.
+	Owner  string     `json:"owner,omitempty"`
+	State  SweepState `json:"state"`
+	Reason string     `json:"reason,omitempty"`
 	// Metric and Mode ("min" or "max") are the spec's, kept apart so that
 	// lists need not decode the spec.
 	Metric string `json:"metric"`
@@ -209,7 +213,7 @@ type SweepStore interface {
 	// such sweep.
 	Trials(ctx context.Context, sweepID string) ([]*Trial, error)
 	// UpdateSweep writes, in one transaction, the sweep's changeable fields
-	// (name, state, reason, snapshot, best trial and value, updated and
+	// (not its project or owner: name, state, reason, snapshot, best trial and value, updated and
 	// ended times) and inserts or replaces the given trials (by sweep and
 	// number): only if the sweep's stored Version is still s.Version
 	// (compare-and-set). On success s.Version is one more. Returns

@@ -14,7 +14,7 @@ import (
 
 var _ trainyard.SweepStore = (*Store)(nil)
 
-const sweepColumns = `id, name, project, state, reason, metric, mode, managed, spec, snapshot, best_trial, best_value, version, created_at, updated_at, ended_at`
+const sweepColumns = `id, name, project, owner, state, reason, metric, mode, managed, spec, snapshot, best_trial, best_value, version, created_at, updated_at, ended_at`
 
 // CreateSweep stores a new sweep and its first trials in one transaction.
 func (s *Store) CreateSweep(ctx context.Context, sw *trainyard.Sweep, trials ...*trainyard.Trial) error {
@@ -24,8 +24,8 @@ func (s *Store) CreateSweep(ctx context.Context, sw *trainyard.Sweep, trials ...
 	}
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO sweeps (`+sweepColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $14, $15)`,
-			sw.ID, sw.Name, sw.Project, string(sw.State), sw.Reason, sw.Metric, sw.Mode, sw.Managed,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $16)`,
+			sw.ID, sw.Name, sw.Project, sw.Owner, string(sw.State), sw.Reason, sw.Metric, sw.Mode, sw.Managed,
 			string(orEmptyJSON(sw.Spec)), string(sw.Snapshot), sw.BestTrial, bestValue(sw.BestValue),
 			toMicros(sw.CreatedAt), toMicros(sw.UpdatedAt), toMicros(sw.EndedAt))
 		if isUniqueViolation(err) {
@@ -202,7 +202,7 @@ func scanSweep(row pgx.Row) (*trainyard.Sweep, error) {
 		best                    *string
 		created, updated, ended int64
 	)
-	if err := row.Scan(&sw.ID, &sw.Name, &sw.Project, &state, &sw.Reason, &sw.Metric, &sw.Mode, &sw.Managed, &spec, &snapshot,
+	if err := row.Scan(&sw.ID, &sw.Name, &sw.Project, &sw.Owner, &state, &sw.Reason, &sw.Metric, &sw.Mode, &sw.Managed, &spec, &snapshot,
 		&sw.BestTrial, &best, &sw.Version, &created, &updated, &ended); err != nil {
 		return nil, err
 	}

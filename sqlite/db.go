@@ -256,6 +256,9 @@ var migrations = []string{
 	// 7: users, their roles and tokens, the audit log, the server's
 	// secret, and owners of jobs and runs.
 	migrationUsers,
+	// 8: owners of sweeps ("" for the sweeps made before: only admins
+	// steer those once users exist, as with jobs and runs).
+	migrationSweepOwners,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

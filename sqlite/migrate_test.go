@@ -74,3 +74,42 @@ func TestMigrationKeepsChunksWrittenWithoutSummaries(t *testing.T) {
 		t.Fatalf("schema version %d, want %d", v, len(migrations))
 	}
 }
+
+// A database from before sweep owners (schema 7) keeps its sweeps, with no
+// owner, and new sweeps record theirs.
+func TestMigrationGivesOldSweepsNoOwner(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(ON)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range migrations[:7] {
+		if _, err := db.Exec(m); err != nil {
+			t.Fatalf("migration %d: %v", i+1, err)
+		}
+	}
+	db.Exec("PRAGMA user_version = 7")
+	if _, err := db.Exec(`INSERT INTO sweeps (id, name, project, state, metric, mode, managed, spec, created_at, updated_at)
+		VALUES ('old', 'old', 'p', 'RUNNING', 'loss', 'min', 1, '{}', 1, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	old, err := s.Sweep(ctx, "old")
+	if err != nil || old.Owner != "" || old.Name != "old" {
+		t.Fatalf("the old sweep after the migration: %+v, %v; want it with no owner", old, err)
+	}
+	if err := s.CreateSweep(ctx, &trainyard.Sweep{ID: "new", Name: "new", Project: "p", Owner: "alice", State: trainyard.SweepRunning,
+		Metric: "loss", Mode: "min", CreatedAt: time.Unix(2, 0), UpdatedAt: time.Unix(2, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Sweep(ctx, "new"); err != nil || got.Owner != "alice" {
+		t.Fatalf("a new sweep's owner: %+v, %v", got, err)
+	}
+}

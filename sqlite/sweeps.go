@@ -42,6 +42,9 @@ const migrationSweeps = `
 		PRIMARY KEY (sweep_id, number)
 	) WITHOUT ROWID;`
 
+// migrationSweepOwners (8): the user who created each sweep.
+const migrationSweepOwners = `ALTER TABLE sweeps ADD COLUMN owner TEXT NOT NULL DEFAULT '';`
+
 var _ trainyard.SweepStore = (*Store)(nil)
 
 // CreateSweep stores a new sweep and its first trials in one transaction.
@@ -56,9 +59,9 @@ func (s *Store) CreateSweep(ctx context.Context, sw *trainyard.Sweep, trials ...
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
-	_, err = tx.ExecContext(ctx, `INSERT INTO sweeps (id, name, project, state, reason, metric, mode, managed, spec, snapshot,
-		best_trial, best_value, version, created_at, updated_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`,
-		sw.ID, sw.Name, sw.Project, sw.State, sw.Reason, sw.Metric, sw.Mode, sw.Managed, string(orEmptyJSON(sw.Spec)), string(sw.Snapshot),
+	_, err = tx.ExecContext(ctx, `INSERT INTO sweeps (id, name, project, owner, state, reason, metric, mode, managed, spec, snapshot,
+		best_trial, best_value, version, created_at, updated_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`,
+		sw.ID, sw.Name, sw.Project, sw.Owner, sw.State, sw.Reason, sw.Metric, sw.Mode, sw.Managed, string(orEmptyJSON(sw.Spec)), string(sw.Snapshot),
 		sw.BestTrial, best, toMicros(sw.CreatedAt), toMicros(sw.UpdatedAt), toMicros(sw.EndedAt))
 	if isUniqueViolation(err) {
 		return trainyard.Errorf(trainyard.ECONFLICT, "sweep %s already exists", sw.ID)
@@ -149,7 +152,7 @@ func putTrials(ctx context.Context, tx *sql.Tx, sweepID string, docs []trialDoc)
 	return nil
 }
 
-const sweepColumns = `id, name, project, state, reason, metric, mode, managed, spec, snapshot, best_trial, best_value, version, created_at, updated_at, ended_at`
+const sweepColumns = `id, name, project, owner, state, reason, metric, mode, managed, spec, snapshot, best_trial, best_value, version, created_at, updated_at, ended_at`
 
 // Sweep returns one sweep.
 func (s *Store) Sweep(ctx context.Context, id string) (*trainyard.Sweep, error) {
@@ -240,7 +243,7 @@ func scanSweep(sc scanner) (*trainyard.Sweep, error) {
 		best                    sql.NullString
 		created, updated, ended int64
 	)
-	if err := sc.Scan(&sw.ID, &sw.Name, &sw.Project, &sw.State, &sw.Reason, &sw.Metric, &sw.Mode, &sw.Managed, &spec, &snapshot,
+	if err := sc.Scan(&sw.ID, &sw.Name, &sw.Project, &sw.Owner, &sw.State, &sw.Reason, &sw.Metric, &sw.Mode, &sw.Managed, &spec, &snapshot,
 		&sw.BestTrial, &best, &sw.Version, &created, &updated, &ended); err != nil {
 		return nil, err
 	}

@@ -62,6 +62,7 @@ func Run(t *testing.T, f Factory) {
 		{"SweepLifecycle", testSweepLifecycle},
 		{"SweepCompareAndSet", testSweepCompareAndSet},
 		{"SweepErrors", testSweepErrors},
+		{"SweepOwners", testSweepOwners},
 		{"SweepLists", testSweepLists},
 		{"SweepSurvivesReopen", testSweepSurvivesReopen},
 		{"Users", testUsers},

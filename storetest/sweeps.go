@@ -15,7 +15,7 @@ import (
 
 func newSweep(id, project string, at time.Time) *trainyard.Sweep {
 	return &trainyard.Sweep{
-		ID: id, Name: "search " + id, Project: project, State: trainyard.SweepRunning, Metric: "val/loss", Mode: "min",
+		ID: id, Name: "search " + id, Project: project, Owner: "alice", State: trainyard.SweepRunning, Metric: "val/loss", Mode: "min",
 		Managed: true, Spec: json.RawMessage(`{"format":"trainyard","metric":{"name":"val/loss","mode":"min"}}`),
 		Snapshot: json.RawMessage(`{"version":1,"trials":[]}`), CreatedAt: at, UpdatedAt: at,
 	}
@@ -168,6 +168,59 @@ func testSweepCompareAndSet(t *testing.T, f Factory) {
 	}
 	if ts := mustTrials(t, s, "s"); len(ts) != 2 {
 		t.Fatalf("%d trials after the race, want 2 (the first and the winner's)", len(ts))
+	}
+}
+
+// testSweepOwners: a sweep's owner is stored, read back by Sweep and
+// Sweeps, empty for a sweep made without users, and never changed by
+// UpdateSweep.
+func testSweepOwners(t *testing.T, f Factory) {
+	s := open(t, f)
+	mine := newSweep("mine", "p", t0)
+	mine.Owner = "carol.o'neil@lab" // a user name may hold '.', '@' and, through the store, anything
+	free := newSweep("free", "p", t0.Add(time.Second))
+	free.Owner = ""
+	for _, sw := range []*trainyard.Sweep{mine, free} {
+		if err := s.CreateSweep(ctx, sw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string]string{"mine": "carol.o'neil@lab", "free": ""}
+	check := func(when string) {
+		t.Helper()
+		for id, owner := range want {
+			got, err := s.Sweep(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Owner != owner {
+				t.Errorf("%s: Sweep(%s).Owner = %q, want %q", when, id, got.Owner, owner)
+			}
+		}
+		all, err := s.Sweeps(ctx, trainyard.SweepFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, sw := range all {
+			got[sw.ID] = sw.Owner
+		}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("%s: owners from Sweeps (-want +got):\n%s", when, d)
+		}
+	}
+	check("created")
+	// An update that names another owner (or none) leaves the stored one.
+	mine.Owner, mine.State = "mallory", trainyard.SweepPaused
+	free.Owner, free.Reason = "mallory", "claimed"
+	for _, sw := range []*trainyard.Sweep{mine, free} {
+		if err := s.UpdateSweep(ctx, sw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("updated")
+	if got, _ := s.Sweep(ctx, "mine"); got.State != trainyard.SweepPaused {
+		t.Fatalf("the update was not written: %+v", got)
 	}
 }
 
