@@ -11,9 +11,10 @@ import (
 
 // The audit log records every change of state made through the APIs except
 // the data runs write (metric points, params, tags, logs, artifact files):
-// jobs submitted and canceled; runs created, renamed, ended by a client,
-// deleted and restored; projects created, renamed, deleted, restored and
-// tagged; the model registry; users, roles, tokens, logins and logouts.
+// jobs submitted and canceled; sweeps created, paused, resumed and
+// stopped; runs created, renamed, ended by a client, deleted and restored;
+// projects created, renamed, deleted, restored and tagged; the model
+// registry; users, roles, tokens, logins and logouts.
 //
 // An entry is durable before the request that made the change is
 // answered. Entries made at the same time share one transaction (group
@@ -121,4 +122,11 @@ func (s *Service) record(ctx context.Context, action, target, project, detail st
 		Time: s.clock().UTC(), Actor: trainyard.IdentityFrom(ctx).Actor(),
 		Action: action, Target: target, Project: project, Detail: detail,
 	})
+}
+
+// RecordSweep records a change a caller made to a sweep in the audit log
+// (sweep.Config.Audit): action is sweep.create, sweep.pause, sweep.resume
+// or sweep.stop.
+func (s *Service) RecordSweep(ctx context.Context, action string, sw *trainyard.Sweep) {
+	s.record(ctx, action, "sweep/"+sw.ID, sw.Project, "")
 }

@@ -183,13 +183,26 @@ func Readable(id *trainyard.Identity) (all bool, projects []string) {
 }
 
 // Sweeps decides for package sweep (sweep.Config.Authorize) whether the
-// caller may read a project's sweeps (viewer) or create and steer them
-// (member: a sweep starts jobs). Sweeps have no owner: any member of the
-// project steers any of its sweeps. A job's token does neither but read.
-func Sweeps(ctx context.Context, verb string, write bool, project string) error {
-	act := Read
-	if write {
-		act = Create
+// caller may do what verb says to sw, as jobs are decided: reading needs
+// the viewer role in its project; creating one (write, sw not stored yet:
+// no ID) the member role, since a sweep starts jobs; changing one (write:
+// pause, resume, stop, and ask/tell's suggest and report) needs to own it
+// as a member, or the admin role in its project. A sweep with no owner
+// (made without users) is changed by admins only. A job's token only
+// reads.
+func Sweeps(ctx context.Context, verb string, write bool, sw *trainyard.Sweep) error {
+	who := trainyard.IdentityFrom(ctx)
+	switch {
+	case !write:
+		return Authorize(who, verb, Read, sweepResource(sw))
+	case sw.ID == "":
+		return Authorize(who, verb, Create, Resource{What: "project " + sw.Project, Project: sw.Project})
 	}
-	return Authorize(trainyard.IdentityFrom(ctx), verb, act, Resource{What: "project " + project, Project: project})
+	return Authorize(who, verb, Change, sweepResource(sw))
+}
+
+// sweepResource is a sweep as the policy sees it: like a job, not part of
+// a run, so that a job's token (a trial's too) does not steer it.
+func sweepResource(sw *trainyard.Sweep) Resource {
+	return Resource{What: "sweep " + sw.ID, Project: sw.Project, Owner: sw.Owner}
 }

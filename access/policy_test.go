@@ -1,6 +1,7 @@
 package access
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -135,6 +136,64 @@ func TestReadable(t *testing.T) {
 		}
 		if !ok {
 			t.Errorf("Readable(%s) = %v %v, want %v %v", tc.id.Actor(), all, got, tc.all, tc.want)
+		}
+	}
+}
+
+// Sweeps are decided as jobs are: every caller of the policy's table ×
+// alice's, carl's and nobody's sweep × every action the sweep service
+// asks about. A viewer reads; a member creates, and changes (pause,
+// resume, stop, and ask/tell's suggest and report) only their own; the
+// project's admin changes anyone's; a job's token only reads.
+func TestSweepPolicy(t *testing.T) {
+	sweeps := map[string]*trainyard.Sweep{
+		"alice's":  {ID: "s1", Project: "p", Owner: "alice"},
+		"carl's":   {ID: "s2", Project: "p", Owner: "carl"},
+		"nobody's": {ID: "s3", Project: "p"},
+	}
+	ids := []*trainyard.Identity{viewer, member, other, padmin, outside, starV, server, capped, elsewere, jobTok}
+	readers := []*trainyard.Identity{viewer, member, other, padmin, starV, server, capped, jobTok}
+	creators := []*trainyard.Identity{member, other, padmin, starV, server}
+	changers := map[string][]*trainyard.Identity{
+		"alice's":  {member, padmin, server},
+		"carl's":   {padmin, server},
+		"nobody's": {padmin, server},
+	}
+	for _, act := range []struct {
+		verb  string
+		write bool
+	}{{"read", false}, {"pause", true}, {"resume", true}, {"stop", true}, {"ask for trials of", true}, {"report results to", true}} {
+		for whose, sw := range sweeps {
+			want := readers
+			if act.write {
+				want = changers[whose]
+			}
+			for _, id := range ids {
+				err := Sweeps(trainyard.WithIdentity(ctx, id), act.verb, act.write, sw)
+				if ok := slices.Contains(want, id); (err == nil) != ok {
+					t.Errorf("%s (%s) %s %s sweep: allowed=%v, want %v (%v)", id.Actor(), id.Via, act.verb, whose, err == nil, ok, err)
+				}
+				if err != nil && trainyard.ErrorCode(err) != trainyard.EFORBIDDEN {
+					t.Errorf("%s %s %s sweep: code %q, want forbidden", id.Actor(), act.verb, whose, trainyard.ErrorCode(err))
+				}
+			}
+		}
+	}
+	// Creating: the sweep is not stored yet (no ID) and would be the caller's.
+	for _, id := range ids {
+		err := Sweeps(trainyard.WithIdentity(ctx, id), "create sweeps in", true, &trainyard.Sweep{Project: "p", Owner: id.User})
+		if ok := slices.Contains(creators, id); (err == nil) != ok {
+			t.Errorf("%s (%s) creates a sweep: allowed=%v, want %v (%v)", id.Actor(), id.Via, err == nil, ok, err)
+		}
+	}
+	if err := Sweeps(ctx, "read", false, sweeps["alice's"]); trainyard.ErrorCode(err) != trainyard.EFORBIDDEN {
+		t.Errorf("a context without identity reads a sweep: %v", err)
+	}
+	// A refusal says whose the sweep is and what is missing.
+	err := Sweeps(trainyard.WithIdentity(ctx, other), "stop", true, sweeps["alice's"])
+	for _, w := range []string{"bob may not stop sweep s1", "it is alice's", "admin role in project p", "bob is a member there"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("message %v lacks %q", err, w)
 		}
 	}
 }

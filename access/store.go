@@ -733,13 +733,19 @@ func (g *guardStore) Close() error { return nil }
 
 // Sweeps: the sweep service keeps its own store (the server's) and checks
 // callers itself (Sweeps in policy.go); these are for a caller that holds
-// this guarded view, with the same rule: viewer reads, member writes.
+// this guarded view, with the same rules: a viewer reads, a member creates
+// (the sweep is theirs) and changes their own, an admin anyone's.
 
 func (g *guardStore) CreateSweep(ctx context.Context, sw *trainyard.Sweep, trials ...*trainyard.Trial) error {
-	if err := Sweeps(ctx, "create sweeps in", true, sw.Project); err != nil {
+	if err := Authorize(trainyard.IdentityFrom(ctx), "create sweeps in", Create, Resource{What: "project " + sw.Project, Project: sw.Project}); err != nil {
 		return err
 	}
-	return g.inner.CreateSweep(ctx, sw, trials...)
+	sw.Owner = trainyard.OwnerFrom(ctx)
+	if err := g.inner.CreateSweep(ctx, sw, trials...); err != nil {
+		return err
+	}
+	g.s.RecordSweep(ctx, "sweep.create", sw)
+	return nil
 }
 
 func (g *guardStore) Sweep(ctx context.Context, id string) (*trainyard.Sweep, error) {
@@ -747,7 +753,7 @@ func (g *guardStore) Sweep(ctx context.Context, id string) (*trainyard.Sweep, er
 	if err != nil {
 		return nil, err
 	}
-	if err := Sweeps(ctx, "read the sweeps of", false, sw.Project); err != nil {
+	if err := Sweeps(ctx, "read", false, sw); err != nil {
 		return nil, err
 	}
 	return sw, nil
@@ -760,7 +766,7 @@ func (g *guardStore) Sweeps(ctx context.Context, f trainyard.SweepFilter) ([]*tr
 	}
 	out := all[:0]
 	for _, sw := range all {
-		if Sweeps(ctx, "read the sweeps of", false, sw.Project) == nil {
+		if Sweeps(ctx, "read", false, sw) == nil {
 			out = append(out, sw)
 		}
 	}
@@ -774,15 +780,21 @@ func (g *guardStore) Trials(ctx context.Context, sweepID string) ([]*trainyard.T
 	return g.inner.Trials(ctx, sweepID)
 }
 
+// UpdateSweep is checked against the stored sweep: its owner and project
+// are the ones that count (the store changes neither).
 func (g *guardStore) UpdateSweep(ctx context.Context, sw *trainyard.Sweep, trials ...*trainyard.Trial) error {
 	stored, err := g.inner.Sweep(ctx, sw.ID)
 	if err != nil {
 		return err
 	}
-	for _, p := range []string{stored.Project, sw.Project} { // where it is, and where it would go
-		if err := Sweeps(ctx, "steer the sweeps of", true, p); err != nil {
-			return err
-		}
+	if err := Sweeps(ctx, "change", true, stored); err != nil {
+		return err
 	}
-	return g.inner.UpdateSweep(ctx, sw, trials...)
+	if err := g.inner.UpdateSweep(ctx, sw, trials...); err != nil {
+		return err
+	}
+	if sw.State != stored.State {
+		g.s.record(ctx, "sweep.update", "sweep/"+sw.ID, stored.Project, "state="+string(sw.State))
+	}
+	return nil
 }

@@ -117,10 +117,12 @@ func newAPIRig(t *testing.T, allowedHosts ...string) *apiRig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	acc := access.New(access.Config{Store: store})
+	t.Cleanup(acc.Close)
 	var sweeps *sweep.Service
 	d := dispatch.New(dispatch.Config{Machine: m, BaseEnv: []string{shimEnv + "=1", "PATH=" + os.Getenv("PATH")}, DefaultWorkdir: dir,
 		OnChange: func(j *trainyard.Job) { sweeps.OnJob(j) }}, store, exec, logs)
-	sweeps = sweep.New(sweep.Config{Store: store, Jobs: d, CheckpointDir: filepath.Join(dir, "ckpt"), Authorize: access.Sweeps})
+	sweeps = sweep.New(sweep.Config{Store: store, Jobs: d, CheckpointDir: filepath.Join(dir, "ckpt"), Authorize: access.Sweeps, Audit: acc.RecordSweep})
 	if err := d.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -129,8 +131,6 @@ func newAPIRig(t *testing.T, allowedHosts ...string) *apiRig {
 		t.Fatal(err)
 	}
 	t.Cleanup(sweeps.Close)
-	acc := access.New(access.Config{Store: store})
-	t.Cleanup(acc.Close)
 	tracker := tracking.New(tracking.Config{Store: acc.Store(), OnMetrics: sweeps.ObserveMetrics})
 	api := http.New(http.Config{Jobs: acc.Jobs(d), Store: acc.Store(), Artifacts: acc.Artifacts(arts), Logs: acc.Logs(logs), Access: acc,
 		Version: "test", LogPollInterval: 20 * time.Millisecond, AllowedHosts: allowedHosts, Tracking: tracker, Sweeps: sweeps})

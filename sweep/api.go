@@ -60,7 +60,8 @@ func (s *Service) Create(ctx context.Context, source string, body []byte) (*View
 		return nil, err
 	}
 	spec.Trial.Normalize()
-	if err := s.allow(ctx, "create sweeps in", true, spec.Trial.Project); err != nil {
+	owner := trainyard.OwnerFrom(ctx)
+	if err := s.allow(ctx, "create sweeps in", true, &trainyard.Sweep{Project: spec.Trial.Project, Owner: owner}); err != nil {
 		return nil, err
 	}
 	managed := !spec.AskTell
@@ -95,7 +96,7 @@ func (s *Service) Create(ctx context.Context, source string, body []byte) (*View
 		return nil, fmt.Errorf("encode sweep spec: %w", err)
 	}
 	now := s.now()
-	sw := &trainyard.Sweep{Name: spec.Name, Project: spec.Trial.Project, State: trainyard.SweepRunning, Metric: spec.Metric.Name,
+	sw := &trainyard.Sweep{Name: spec.Name, Project: spec.Trial.Project, Owner: owner, State: trainyard.SweepRunning, Metric: spec.Metric.Name,
 		Mode: string(spec.Metric.Mode), Managed: managed, Spec: specJSON, Snapshot: snap, CreatedAt: now, UpdatedAt: now}
 	if sw.Mode == "" {
 		sw.Mode = string(hpo.Min)
@@ -123,7 +124,8 @@ func (s *Service) Create(ctx context.Context, source string, body []byte) (*View
 		s.log.Error("load a new sweep; will retry", "sweep", sw.ID, "err", err)
 	}
 	s.poke()
-	s.log.Info("sweep created", "sweep", sw.ID, "name", sw.Name, "searcher", spec.Search.Sampler, "managed", managed)
+	s.audit(ctx, "sweep.create", sw)
+	s.log.Info("sweep created", "sweep", sw.ID, "name", sw.Name, "owner", owner, "searcher", spec.Search.Sampler, "managed", managed)
 	return s.view(sw, nil, false)
 }
 
@@ -133,7 +135,7 @@ func (s *Service) Get(ctx context.Context, id string) (*View, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.allow(ctx, "read the sweeps of", false, sw.Project); err != nil {
+	if err := s.allow(ctx, "read", false, sw); err != nil {
 		return nil, err
 	}
 	trials, err := s.cfg.Store.Trials(ctx, id)
@@ -151,7 +153,7 @@ func (s *Service) List(ctx context.Context, f trainyard.SweepFilter) ([]*View, e
 	}
 	out := make([]*View, 0, len(sws))
 	for _, sw := range sws {
-		if s.allow(ctx, "read the sweeps of", false, sw.Project) != nil {
+		if s.allow(ctx, "read", false, sw) != nil {
 			continue // a list shows what the caller may read
 		}
 		trials, err := s.cfg.Store.Trials(ctx, sw.ID)
@@ -168,13 +170,14 @@ func (s *Service) List(ctx context.Context, f trainyard.SweepFilter) ([]*View, e
 }
 
 // control runs fn on a live sweep under its lock, then commits and carries
-// out what fn decided. Returns ENOTFOUND for an unknown sweep and
-// ECONFLICT for one that has ended.
-func (s *Service) control(ctx context.Context, id string, fn func(l *live) error) (*View, error) {
+// out what fn decided; verb words the change for Authorize, and action,
+// unless "", names it in the audit log once it is stored. Returns
+// ENOTFOUND for an unknown sweep and ECONFLICT for one that has ended.
+func (s *Service) control(ctx context.Context, id, verb, action string, fn func(l *live) error) (*View, error) {
 	if err := s.mustLead(); err != nil {
 		return nil, err
 	}
-	if err := s.allowSweep(ctx, "steer the sweeps of", true, id); err != nil {
+	if err := s.allowSweep(ctx, verb, true, id); err != nil {
 		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
@@ -215,6 +218,9 @@ func (s *Service) control(ctx context.Context, id string, fn func(l *live) error
 		if err != nil {
 			return nil, err
 		}
+		if action != "" {
+			s.audit(ctx, action, &sw)
+		}
 		return s.view(&sw, trials, true)
 	}
 }
@@ -224,7 +230,7 @@ func (s *Service) control(ctx context.Context, id string, fn func(l *live) error
 // resumed from their checkpoints by Resume. Pausing a paused sweep is a
 // no-op. Returns ECONFLICT for a sweep that is stopping or has ended.
 func (s *Service) Pause(ctx context.Context, id string) (*View, error) {
-	return s.control(ctx, id, func(l *live) error {
+	return s.control(ctx, id, "pause", "sweep.pause", func(l *live) error {
 		switch l.sw.State {
 		case trainyard.SweepPaused:
 			return nil
@@ -249,7 +255,7 @@ func (s *Service) Pause(ctx context.Context, id string) (*View, error) {
 // running sweep is a no-op. Returns ECONFLICT for one that is stopping or
 // has ended.
 func (s *Service) Resume(ctx context.Context, id string) (*View, error) {
-	return s.control(ctx, id, func(l *live) error {
+	return s.control(ctx, id, "resume", "sweep.resume", func(l *live) error {
 		switch l.sw.State {
 		case trainyard.SweepRunning:
 			return nil
@@ -276,7 +282,7 @@ func (s *Service) Resume(ctx context.Context, id string) (*View, error) {
 // then SIGKILL after the kill grace) and it is STOPPED once they ended.
 // Stopping a stopping sweep is a no-op; an ended one is ECONFLICT.
 func (s *Service) Stop(ctx context.Context, id string) (*View, error) {
-	return s.control(ctx, id, func(l *live) error {
+	return s.control(ctx, id, "stop", "sweep.stop", func(l *live) error {
 		if l.sw.State == trainyard.SweepStopping {
 			return nil
 		}
@@ -318,13 +324,13 @@ func (s *Service) Suggest(ctx context.Context, id string, req SuggestRequest) (*
 	out := &Suggestion{Trials: []*trainyard.Trial{}}
 	if sw, err := s.cfg.Store.Sweep(ctx, id); err != nil {
 		return nil, err
-	} else if err := s.allow(ctx, "ask trials of the sweeps of", true, sw.Project); err != nil {
+	} else if err := s.allow(ctx, "ask for trials of", true, sw); err != nil {
 		return nil, err
 	} else if sw.State == trainyard.SweepCompleted {
 		out.Done = true
 		return out, nil
 	}
-	_, err := s.control(ctx, id, func(l *live) error {
+	_, err := s.control(ctx, id, "ask for trials of", "", func(l *live) error {
 		if l.sw.State != trainyard.SweepRunning {
 			return trainyard.Errorf(trainyard.ECONFLICT, "sweep %s is %s: it suggests nothing", id, l.sw.State)
 		}
@@ -432,7 +438,7 @@ func (s *Service) Report(ctx context.Context, id string, req ReportRequest) (*tr
 		return nil, trainyard.FieldError("results", "is empty: report results (step and value) or a state")
 	}
 	var out *trainyard.Trial
-	_, err := s.control(ctx, id, func(l *live) error {
+	_, err := s.control(ctx, id, "report results to", "", func(l *live) error {
 		t := l.trials[req.Trial]
 		if t == nil {
 			return trainyard.Errorf(trainyard.ENOTFOUND, "sweep %s has no trial %d", id, req.Trial)

@@ -80,7 +80,9 @@ func (f *fakeJobs) Submit(ctx context.Context, spec trainyard.JobSpec) (*trainya
 	}
 	f.mu.Lock()
 	f.n++
-	j := &trainyard.Job{JobSpec: spec, ID: fmt.Sprintf("%s-j%03d", spec.Tags[trainyard.TagSweep], f.n), State: trainyard.StateQueued, SubmittedAt: t0}
+	// The owner is the identity's user, as the dispatcher records it.
+	j := &trainyard.Job{JobSpec: spec, ID: fmt.Sprintf("%s-j%03d", spec.Tags[trainyard.TagSweep], f.n), State: trainyard.StateQueued,
+		SubmittedAt: t0, Owner: trainyard.OwnerFrom(ctx)}
 	f.mu.Unlock()
 	if err := f.store.CreateJob(ctx, j); err != nil {
 		return nil, err
@@ -198,8 +200,10 @@ type rig struct {
 	tracking *tracking.Service
 	clk      *clock
 	leading  *atomic.Bool // nil: the service always leads
-	// authorize is the service's Authorize (nil: everything allowed).
-	authorize func(ctx context.Context, verb string, write bool, project string) error
+	// authorize and audit are the service's Authorize (nil: everything
+	// allowed) and Audit.
+	authorize func(ctx context.Context, verb string, write bool, sw *trainyard.Sweep) error
+	audit     func(ctx context.Context, action string, sw *trainyard.Sweep)
 }
 
 func newRig(t *testing.T) *rig {
@@ -221,7 +225,7 @@ func (r *rig) open() {
 	n := 0
 	r.svc = sweep.New(sweep.Config{Store: store, Jobs: r.jobs, Clock: r.clk.now, TickInterval: 2 * time.Millisecond,
 		StopGrace: time.Minute, CheckpointDir: filepath.Join(r.dir, "ckpt"), Logger: testLogger(r.t),
-		NewID: func() string { n++; return fmt.Sprintf("sw%d", n) }, Leading: r.leads(), Authorize: r.authorize})
+		NewID: func() string { n++; return fmt.Sprintf("sw%d", n) }, Leading: r.leads(), Authorize: r.authorize, Audit: r.audit})
 	r.jobs.onChange = r.svc.OnJob
 	r.tracking = tracking.New(tracking.Config{Store: store, OnMetrics: r.svc.ObserveMetrics})
 	if err := r.svc.Start(ctx); err != nil {

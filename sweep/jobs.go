@@ -282,7 +282,7 @@ func (s *Service) effects(l *live) bool {
 			spec, err := s.trialJob(l, t)
 			var j *trainyard.Job
 			if err == nil {
-				j, err = s.cfg.Jobs.Submit(s.ctx, spec)
+				j, err = s.cfg.Jobs.Submit(s.asOwner(l.sw), spec)
 			}
 			if err != nil {
 				code := trainyard.ErrorCode(err)

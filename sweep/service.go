@@ -22,7 +22,10 @@ type Store interface {
 }
 
 // Jobs is what the service needs of the job queue; trainyard.JobService
-// (the dispatcher) has it.
+// (the dispatcher) has it. The service acts for the server: give it the
+// queue itself, not a view guarded for callers (package access). It
+// submits a trial's job in a context whose identity is the sweep's owner,
+// whom the queue records as the job's owner.
 type Jobs interface {
 	Submit(ctx context.Context, spec trainyard.JobSpec) (*trainyard.Job, error)
 	CancelMany(ctx context.Context, ids []string) ([]*trainyard.Job, error)
@@ -59,23 +62,30 @@ type Config struct {
 	NewID   trainyard.IDFunc // sweep IDs; default trainyard.NewID
 	Logger  *slog.Logger
 	// Authorize decides whether the caller (the identity in ctx) may do
-	// what verb says to the sweeps of project: write is creating or
-	// steering one (pause, resume, stop, suggest, report), else reading.
-	// It returns nil or an EFORBIDDEN error; nil allows everything. With
-	// users (package access), reading needs the viewer role in the
-	// sweep's project and writing the member role: a sweep starts jobs.
-	Authorize func(ctx context.Context, verb string, write bool, project string) error
+	// what verb says to sw: read it (write false), or create or change it
+	// (write true). For a creation sw is the sweep about to be stored: its
+	// Project and Owner are set, its ID is not. Changes are pause, resume,
+	// stop, suggest and report. It returns nil or an EFORBIDDEN error; nil
+	// allows everything. With users (access.Sweeps), reading needs the
+	// viewer role in the sweep's project, creating the member role (a
+	// sweep starts jobs), and changing one needs to own it as a member or
+	// the admin role there, as canceling a job does.
+	Authorize func(ctx context.Context, verb string, write bool, sw *trainyard.Sweep) error
+	// Audit records a change a caller made once it is stored: action is
+	// sweep.create, sweep.pause, sweep.resume or sweep.stop
+	// (access.Service.RecordSweep); nil records nothing.
+	Audit func(ctx context.Context, action string, sw *trainyard.Sweep)
 }
 
 // allow is cfg.Authorize, or yes when there is none.
-func (s *Service) allow(ctx context.Context, verb string, write bool, project string) error {
+func (s *Service) allow(ctx context.Context, verb string, write bool, sw *trainyard.Sweep) error {
 	if s.cfg.Authorize == nil {
 		return nil
 	}
-	return s.cfg.Authorize(ctx, verb, write, project)
+	return s.cfg.Authorize(ctx, verb, write, sw)
 }
 
-// allowSweep loads sweep id's project and checks the caller against it.
+// allowSweep loads sweep id and checks the caller against it.
 func (s *Service) allowSweep(ctx context.Context, verb string, write bool, id string) error {
 	if s.cfg.Authorize == nil {
 		return nil
@@ -84,7 +94,24 @@ func (s *Service) allowSweep(ctx context.Context, verb string, write bool, id st
 	if err != nil {
 		return err
 	}
-	return s.cfg.Authorize(ctx, verb, write, sw.Project)
+	return s.cfg.Authorize(ctx, verb, write, sw)
+}
+
+// audit records a caller's change (Config.Audit).
+func (s *Service) audit(ctx context.Context, action string, sw *trainyard.Sweep) {
+	if s.cfg.Audit != nil {
+		s.cfg.Audit(ctx, action, sw)
+	}
+}
+
+// asOwner is the context the jobs of a sweep's trials are submitted in:
+// they belong to the sweep's owner (the queue records
+// trainyard.OwnerFrom), so that the owner may cancel them as their own.
+func (s *Service) asOwner(sw *trainyard.Sweep) context.Context {
+	if sw.Owner == "" {
+		return s.ctx
+	}
+	return trainyard.WithIdentity(s.ctx, &trainyard.Identity{User: sw.Owner, Via: "sweep"})
 }
 
 // MaxLostRetries is how many times a trial whose job was lost (its node or

@@ -272,7 +272,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	// runs the sweeps (d is set before the service starts).
 	var d *dispatch.Dispatcher
 	sweeps := sweep.New(sweep.Config{Store: store, CheckpointDir: filepath.Join(data, "checkpoints"), Logger: logger, Authorize: access.Sweeps,
-		Leading: func() bool { return d.Leading() }})
+		Audit: acc.RecordSweep, Leading: func() bool { return d.Leading() }})
 	d = dispatch.New(dispatch.Config{
 		Machine: machine, BackfillWindow: cfg.BackfillWindow, KillGrace: cfg.KillGrace, BaseEnv: baseEnv,
 		ServerURL: url, CheckWorkdir: true, Logger: logger, Shared: shared, OnChange: sweeps.OnJob,
