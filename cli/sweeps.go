@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -460,10 +461,22 @@ func sweepLsCmd(e *env) *cobra.Command {
 				fmt.Fprintln(e.errOut, "no sweeps yet; start one with `trainyard sweep create sweep.yaml`")
 				return nil
 			}
+			// OWNER only where sweeps have owners (a server with users).
+			owners := slices.ContainsFunc(vs, func(v *sweep.View) bool { return v.Owner != "" })
 			tw := table(e.out)
-			fmt.Fprintln(tw, "ID\tNAME\tPROJECT\tSTATE\tSEARCH\tTRIALS\tRUNNING\tBEST\tAGE")
+			head := "ID\tNAME\tPROJECT\tSTATE\tSEARCH\tTRIALS\tRUNNING\tBEST\tAGE"
+			if owners {
+				head = "ID\tNAME\tPROJECT\tOWNER\tSTATE\tSEARCH\tTRIALS\tRUNNING\tBEST\tAGE"
+			}
+			fmt.Fprintln(tw, head)
 			for _, v := range vs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s ago\n", v.ID, truncate(oneLine(v.Name), 28), truncate(oneLine(v.Project), 20),
+				where := truncate(oneLine(v.Project), 20)
+				if owners && v.Owner == "" {
+					where += "\t-" // made before users existed
+				} else if owners {
+					where += "\t" + v.Owner
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s ago\n", v.ID, truncate(oneLine(v.Name), 28), where,
 					v.State, searchName(v), trialsDone(v), v.Counts["RUNNING"]+v.Counts["QUEUED"], bestCell(v), ago(e.now().Sub(v.CreatedAt)))
 			}
 			return tw.Flush()
@@ -532,6 +545,9 @@ func (e *env) printSweep(w io.Writer, v *sweep.View, full bool) {
 		line += ": " + v.Reason
 	}
 	fmt.Fprintf(w, "state     %s\n", line)
+	if v.Owner != "" {
+		fmt.Fprintf(w, "owner     %s\n", v.Owner)
+	}
 	mode := "ask/tell (trials run by you)"
 	if v.Managed {
 		mode = fmt.Sprintf("trials run as jobs, %d at once", v.Parallel)

@@ -410,7 +410,11 @@ export interface paths {
          *     trial no node can run is refused with 422. With several servers on one
          *     database only the one that schedules (health's role "leader") runs sweeps:
          *     the others answer reads and refuse this and every other sweep change
-         *     (pause, resume, stop, suggest, report) with 503.
+         *     (pause, resume, stop, suggest, report) with 503. With users, creating
+         *     needs the member role in the project, and the sweep (and the jobs of its
+         *     trials) belong to the caller; changing a sweep needs to own it as a
+         *     member, or the admin role in its project (403 otherwise), as canceling a
+         *     job does.
          */
         post: operations["createSweep"];
         delete?: never;
@@ -1184,6 +1188,8 @@ export interface components {
             id: string;
             name: string;
             project: string;
+            /** @description The user who created it, who also owns the jobs of its trials; absent on a server without users. */
+            owner?: string;
             /** @enum {string} */
             state: "RUNNING" | "PAUSED" | "STOPPING" | "COMPLETED" | "STOPPED" | "FAILED";
             reason?: string;
