@@ -1,5 +1,5 @@
-import { useMemo, useState } from 'react';
-import { ApiError, enc, sendJSON } from '../../api/client';
+import { useMemo } from 'react';
+import { enc } from '../../api/client';
 import { toNumber, type Run, type Sweep, type Trial } from '../../api/types';
 import { usePoll } from '../../api/usePoll';
 import { Failed, Loading } from '../../components/States';
@@ -7,13 +7,12 @@ import { fmtAgo, fmtNum, fmtTime } from '../../lib/format';
 import { Link } from '../../router';
 import { useRuns } from '../compare/useRuns';
 import { BestSoFar, ParallelPlot, ParamScatter, TrialCurves } from './SweepCharts';
+import { SweepControls } from './SweepControls';
 import { SweepBadge } from './SweepsPage';
 import { progress, searchLabel } from './sweepData';
 import { TrialsTable } from './TrialsTable';
 
 type SweepWithTrials = Sweep & { trials?: Trial[] };
-
-const ACTIVE = new Set(['RUNNING', 'PAUSED', 'STOPPING']);
 
 /**
  * SweepPage shows a sweep: where it stands (with pause, resume and stop),
@@ -43,7 +42,7 @@ export function SweepPage({ id }: { id: string }) {
           <Link to={`/sweeps?project=${enc(s.project)}`}>{s.project}</Link> / <span data-testid="sweep-name">{s.name}</span>
         </h1>
         <SweepBadge state={s.state} />
-        <Controls sweep={s} onDone={reload} />
+        <SweepControls sweep={s} onDone={reload} />
       </div>
       <dl className="facts">
         <div>
@@ -78,6 +77,12 @@ export function SweepPage({ id }: { id: string }) {
           <dt>Created</dt>
           <dd title={fmtTime(s.created_at)}>{fmtAgo(s.created_at)}</dd>
         </div>
+        {s.owner && (
+          <div>
+            <dt>Owner</dt>
+            <dd>{s.owner}</dd>
+          </div>
+        )}
         {s.reason && !['completed', 'stopped'].includes(s.reason) && (
           <div className="wide">
             <dt>Reason</dt>
@@ -108,48 +113,5 @@ export function SweepPage({ id }: { id: string }) {
       <h2>Trials</h2>
       {trials.length === 0 ? <p className="muted">No trial has started yet.</p> : <TrialsTable sweep={s} trials={trials} />}
     </div>
-  );
-}
-
-/** Controls pause, resume or stop the sweep. */
-function Controls({ sweep, onDone }: { sweep: Sweep; onDone: () => void }) {
-  const [busy, setBusy] = useState(false);
-  const [err, setErr] = useState('');
-  if (!ACTIVE.has(sweep.state) || sweep.state === 'STOPPING') return null;
-  const act = async (action: 'pause' | 'resume' | 'stop') => {
-    if (action === 'stop' && !confirm(`Stop sweep ${sweep.name}? Its running trials are canceled.`)) return;
-    setBusy(true);
-    setErr('');
-    try {
-      await sendJSON('POST', `/api/v1/sweeps/${enc(sweep.id)}/${action}`);
-      onDone();
-    } catch (e) {
-      setErr(e instanceof ApiError ? e.message : String(e));
-    } finally {
-      setBusy(false);
-    }
-  };
-  return (
-    <span className="sweep-controls">
-      {sweep.state === 'RUNNING' && (
-        <button type="button" disabled={busy} onClick={() => act('pause')}>
-          Pause
-        </button>
-      )}
-      {sweep.state === 'PAUSED' && (
-        <button type="button" disabled={busy} onClick={() => act('resume')}>
-          Resume
-        </button>
-      )}
-      <button type="button" className="danger" disabled={busy} onClick={() => act('stop')}>
-        Stop
-      </button>
-      {err && (
-        <span className="error small" role="alert">
-          {' '}
-          {err}
-        </span>
-      )}
-    </span>
   );
 }

@@ -33,47 +33,55 @@ export function SweepsPage({ project }: { project?: string }) {
           </p>
         </Empty>
       ) : (
-        <table className="table sweeps">
-          <thead>
-            <tr>
-              <th scope="col">Sweep</th>
-              <th scope="col">Project</th>
-              <th scope="col">State</th>
-              <th scope="col">Search</th>
-              <th scope="col" className="num">
-                Trials
-              </th>
-              <th scope="col">Best</th>
-              <th scope="col">Created</th>
-            </tr>
-          </thead>
-          <tbody>
-            {sweeps.map((s) => {
-              const p = progress(s);
-              return (
-                <tr key={s.id}>
-                  <td>
-                    <Link to={`/sweeps/${encodeURIComponent(s.id)}`}>{s.name}</Link> <span className="muted mono small">{s.id}</span>
-                  </td>
-                  <td>
-                    <Link to={`/projects/${encodeURIComponent(s.project)}`}>{s.project}</Link>
-                  </td>
-                  <td>
-                    <SweepBadge state={s.state} />
-                  </td>
-                  <td>{searchLabel(s)}</td>
-                  <td className="num">
-                    {p.ended}/{p.total}
-                  </td>
-                  <td>{s.best_value !== undefined ? `${s.metric} ${fmtNum(toNumber(s.best_value))} (#${s.best_trial})` : '—'}</td>
-                  <td title={fmtTime(s.created_at)}>{fmtAgo(s.created_at)}</td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
+        <SweepsTable sweeps={sweeps} />
       )}
     </div>
+  );
+}
+
+/** SweepsTable is the list of sweeps: each with its project, owner (with users), state, search, trials and best value. */
+export function SweepsTable({ sweeps }: { sweeps: Sweep[] }) {
+  return (
+    <table className="table sweeps">
+      <thead>
+        <tr>
+          <th scope="col">Sweep</th>
+          <th scope="col">Project</th>
+          <th scope="col">State</th>
+          <th scope="col">Search</th>
+          <th scope="col" className="num">
+            Trials
+          </th>
+          <th scope="col">Best</th>
+          <th scope="col">Created</th>
+        </tr>
+      </thead>
+      <tbody>
+        {sweeps.map((s) => {
+          const p = progress(s);
+          return (
+            <tr key={s.id}>
+              <td>
+                <Link to={`/sweeps/${encodeURIComponent(s.id)}`}>{s.name}</Link> <span className="muted mono small">{s.id}</span>
+                {s.owner && <span className="muted small"> by {s.owner}</span>}
+              </td>
+              <td>
+                <Link to={`/projects/${encodeURIComponent(s.project)}`}>{s.project}</Link>
+              </td>
+              <td>
+                <SweepBadge state={s.state} />
+              </td>
+              <td>{searchLabel(s)}</td>
+              <td className="num">
+                {p.ended}/{p.total}
+              </td>
+              <td>{s.best_value !== undefined ? `${s.metric} ${fmtNum(toNumber(s.best_value))} (#${s.best_trial})` : '—'}</td>
+              <td title={fmtTime(s.created_at)}>{fmtAgo(s.created_at)}</td>
+            </tr>
+          );
+        })}
+      </tbody>
+    </table>
   );
 }
 
