@@ -197,3 +197,53 @@ func TestSweepPolicy(t *testing.T) {
 		}
 	}
 }
+
+// The guarded store's sweeps obey the same rules as the sweep service: a
+// sweep created through it is the caller's, another member may not update
+// it, its owner and the project's admin may, and the audit log says who.
+func TestGuardedStoreSweeps(t *testing.T) {
+	r := newRig(t, "")
+	st := r.s.Store()
+	sw := &trainyard.Sweep{ID: "s1", Name: "n", Project: "p", Owner: "mallory", State: trainyard.SweepRunning, Metric: "loss", Mode: "min",
+		CreatedAt: r.clk.now(), UpdatedAt: r.clk.now()}
+	if err := st.CreateSweep(as(viewer), sw); trainyard.ErrorCode(err) != trainyard.EFORBIDDEN {
+		t.Fatalf("a viewer creates a sweep: %v", err)
+	}
+	if err := st.CreateSweep(as(member), sw); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := r.store.Sweep(ctx, "s1"); err != nil || got.Owner != "alice" {
+		t.Fatalf("stored sweep %+v, %v; want it alice's (the caller's), whatever the caller said", got, err)
+	}
+	if _, err := st.Sweep(as(viewer), "s1"); err != nil {
+		t.Errorf("a viewer reads the sweep: %v", err)
+	}
+	if l, err := st.Sweeps(as(outside), trainyard.SweepFilter{}); err != nil || len(l) != 0 {
+		t.Errorf("an outsider lists %d sweeps (%v)", len(l), err)
+	}
+	sw.State = trainyard.SweepPaused
+	for _, id := range []*trainyard.Identity{other, viewer, jobTok} {
+		if err := st.UpdateSweep(as(id), sw); trainyard.ErrorCode(err) != trainyard.EFORBIDDEN {
+			t.Errorf("%s (%s) updates alice's sweep: %v", id.Actor(), id.Via, err)
+		}
+	}
+	if err := st.UpdateSweep(as(member), sw); err != nil {
+		t.Fatalf("alice updates her sweep: %v", err)
+	}
+	sw.State = trainyard.SweepStopping
+	if err := st.UpdateSweep(as(padmin), sw); err != nil {
+		t.Fatalf("the project admin updates alice's sweep: %v", err)
+	}
+	es, err := r.store.Audit(ctx, trainyard.AuditFilter{Project: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range es {
+		got = append(got, e.Actor+" "+e.Action+" "+e.Target+" "+e.Detail)
+	}
+	want := []string{"adam sweep.update sweep/s1 state=STOPPING", "alice sweep.update sweep/s1 state=PAUSED", "alice sweep.create sweep/s1 "}
+	if !slices.Equal(got, want) {
+		t.Errorf("audit:\n%q\nwant\n%q", got, want)
+	}
+}
