@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -65,9 +66,9 @@ and the exit status is 1 when it fails.`,
 			}
 			// The server's own lock: no server runs on the source while
 			// this holds it, and `trainyard down` stops this one.
-			unlock, err := lockDataDir(dir, false)
+			unlock, err := lockSource(dir)
 			if err != nil {
-				return fmt.Errorf("--from %s: a trainyard server is running on it: stop it first (trainyard down --data %s)", dir, dir)
+				return err
 			}
 			defer unlock()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -129,4 +130,34 @@ and the exit status is 1 when it fails.`,
 func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// lockSource takes the data directory's lock as a server on SQLite does
+// (with this process's pid, which `trainyard down` signals). A directory
+// this process may not write is locked through the lock file that is there,
+// if any: a server that ran on it made one.
+func lockSource(dir string) (func(), error) {
+	p := filepath.Join(dir, lockName)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+	writable := err == nil
+	if err != nil {
+		f, err = os.Open(p)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return func() {}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--from %s: open its lock: %w", dir, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("--from %s: a trainyard server is running on it: stop it first (trainyard down --data %s)", dir, dir)
+		}
+		return nil, fmt.Errorf("--from %s: lock %s: %w", dir, p, err)
+	}
+	if writable && f.Truncate(0) == nil {
+		f.WriteAt([]byte(fmt.Sprintf("%d\n", os.Getpid())), 0)
+	}
+	return func() { f.Close() }, nil
 }
