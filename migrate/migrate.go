@@ -122,6 +122,15 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		return nil, fmt.Errorf("--to %s: %w", redact(opt.To), err)
 	}
 	defer conn.Close(context.Background())
+	// Every server on a database runs for its scheduling leadership: while
+	// this connection holds that lock, none runs there.
+	var free bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, postgres.LeaderLockKey).Scan(&free); err != nil {
+		return nil, fmt.Errorf("--to %s: %w", redact(opt.To), err)
+	}
+	if !free {
+		return nil, fmt.Errorf("--to %s: a trainyard server is running on this database: stop it first", redact(opt.To))
+	}
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("--to %s: begin: %w", redact(opt.To), err)

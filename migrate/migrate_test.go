@@ -609,3 +609,32 @@ func TestMigrateWithoutArtifacts(t *testing.T) {
 	defer dst.Close()
 	compareStores(t, src, dst)
 }
+
+// A server that schedules on the target (it holds the leadership) makes
+// migrate refuse; once it is gone, migrate runs.
+func TestMigrateRefusesATargetWithAServer(t *testing.T) {
+	dir := t.TempDir()
+	s, err := sqlite.Open(ctx, filepath.Join(dir, "trainyard.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	url := pgtest.NewDatabase(t)
+	pg, err := postgres.Open(ctx, url, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	lease, err := pg.Campaign(ctx, "a server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = migrate.Run(ctx, migrate.Options{From: dir, To: url})
+	if err == nil || !strings.Contains(err.Error(), "server is running") {
+		t.Fatalf("migrate into a database a server leads: %v; want it refused", err)
+	}
+	lease.Release()
+	if _, err := migrate.Run(ctx, migrate.Options{From: dir, To: url}); err != nil {
+		t.Fatalf("after the server left: %v", err)
+	}
+}
