@@ -21,8 +21,8 @@ const (
 	integer             // INTEGER → integer or bigint
 	nint                // INTEGER or NULL
 	boolean             // INTEGER 0/1 → boolean
-	bytes               // BLOB → bytea
-	nbytes              // BLOB or NULL
+	blob                // BLOB → bytea
+	nblob               // BLOB or NULL
 )
 
 type column struct {
@@ -134,7 +134,7 @@ var tables = []*table{
 		},
 	},
 	{name: "chunks", cols: []column{c("series_id", integer), c("seq", integer), c("count", integer), c("min_step", integer),
-		c("max_step", integer), c("lod", nbytes), c("data", bytes), c("min_time", nint), c("max_time", nint)},
+		c("max_step", integer), c("lod", nblob), c("data", blob), c("min_time", nint), c("max_time", nint)},
 		// Chunks SQLite stored before migration 5 have no time range;
 		// PostgreSQL's column is required: it is read from the points.
 		derive: func(cols, _ []any) ([]any, error) {
@@ -175,7 +175,7 @@ var tables = []*table{
 		c("expires_at", integer), c("revoked_at", integer)}},
 	{name: "audit", cols: []column{c("seq", integer), c("time", integer), c("actor", text), c("action", text), c("target", text),
 		c("project", text), c("detail", text)}, serial: "seq"},
-	{name: "settings", cols: []column{c("key", text), c("value", bytes)}},
+	{name: "settings", cols: []column{c("key", text), c("value", blob)}},
 }
 
 // Tables that are one schema's alone and not data to move, with why.
@@ -211,7 +211,7 @@ func convert(tbl string, col column, v any) (any, error) {
 	}
 	if v == nil {
 		switch col.kind {
-		case ntext, nint, nbytes:
+		case ntext, nint, nblob:
 			return nil, nil
 		}
 		return bad()
@@ -244,7 +244,7 @@ func convert(tbl string, col column, v any) (any, error) {
 			return x, nil
 		}
 		return bad()
-	case bytes, nbytes:
+	case blob, nblob:
 		switch x := v.(type) {
 		case []byte:
 			return x, nil
