@@ -115,7 +115,7 @@ and the exit status is 1 when it fails.`,
 			if rep.ActiveJobs > 0 {
 				fmt.Fprintf(out, "%d jobs were queued or running: they carry over as they were, and the new server on --data %s takes them up.\n", rep.ActiveJobs, dir)
 			}
-			fmt.Fprintf(out, "%s is unchanged: delete %s once the new server serves what you expect.\n", dir, filepath.Join(dir, "trainyard.db"))
+			fmt.Fprintf(out, "%s is unchanged: keep %s as a backup at least until the new server serves what you expect.\n", dir, filepath.Join(dir, "trainyard.db"))
 			return nil
 		},
 	}
