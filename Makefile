@@ -118,8 +118,9 @@ deps-s3:
 
 # The tests of a server whose artifacts are in S3 (the s3 package's own
 # tests run in test-go): e2e, but for tests of this machine's disk, engines
-# and limits that artifacts do not touch, and the MLflow suite.
-S3_E2E_SKIP := Kubernetes|ThreeServers|SweepSurvivesTheLeadersDeath|TestFullDisk|TestSlurmExecutor|TestTorch|TestOversized|TestTheConnectionCap|TestOpenFileLimit|TestGPUsArePinned|TestQueueWaits
+# and limits that artifacts do not touch (and migrate's, which starts its
+# own S3 in test-go), and the MLflow suite.
+S3_E2E_SKIP := Kubernetes|ThreeServers|TestMigrateToPostgresAndS3|SweepSurvivesTheLeadersDeath|TestFullDisk|TestSlurmExecutor|TestTorch|TestOversized|TestTheConnectionCap|TestOpenFileLimit|TestGPUsArePinned|TestQueueWaits
 test-s3: deps-s3 deps-python
 	TRAINYARD_TEST_ARTIFACTS=s3 TRAINYARD_BIN=$(CURDIR)/$(BIN) go test -race -count=1 -skip '$(S3_E2E_SKIP)' ./e2e
 	TRAINYARD_TEST_ARTIFACTS=s3 TRAINYARD_BIN=$(CURDIR)/$(BIN) $(PY) -m pytest -q tests/mlflow
@@ -136,8 +137,8 @@ $(PGSERVER): $(wildcard internal/pgtest/*.go internal/pgtest/pgserver/*.go)
 # The end-to-end tests that do not touch the store more on PostgreSQL than
 # on SQLite (executors elsewhere, GPUs, HTTP limits, SQLite's disk
 # reserve, the three-server test and the two-server sweep test, which are on PostgreSQL in test-go
-# already) run once, in test-go.
-PG_E2E_SKIP := Kubernetes|BadS3|Slurm|Torch|GPU|FullDisk|SlowBodies|ConnectionCap|StreamsOutlive|OpenFileLimit|OversizedMetric|ThreeServers|SweepSurvivesTheLeadersDeath
+# already, and migrate's, which starts its own PostgreSQL and S3) run once, in test-go.
+PG_E2E_SKIP := Kubernetes|BadS3|TestMigrateToPostgresAndS3|Slurm|Torch|GPU|FullDisk|SlowBodies|ConnectionCap|StreamsOutlive|OpenFileLimit|OversizedMetric|ThreeServers|SweepSurvivesTheLeadersDeath
 
 ## test-postgres: the end-to-end, SDK and MLflow suites on PostgreSQL (TRAINYARD_TEST_DB=postgres); test-go covers the rest
 test-postgres: deps-python $(PGSERVER)

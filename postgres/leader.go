@@ -26,6 +26,11 @@ var _ trainyard.SharedStore = (*Store)(nil)
 // leaderLock is the advisory lock's key ("trainyar" in ASCII).
 const leaderLock int64 = 0x747261696e796172
 
+// LeaderLockKey is the advisory lock the scheduling server holds: a tool
+// that takes it (trainyard migrate) knows that no server schedules on the
+// database meanwhile.
+const LeaderLockKey = leaderLock
+
 // Election timing: how often a follower tries the lock, and how often a
 // leader checks that its connection is alive.
 var (

@@ -315,3 +315,7 @@ var (
 func isUniqueViolation(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
+
+// SchemaVersion is the version of the schema this trainyard writes (the
+// database's user_version once Open has brought it up to date).
+func SchemaVersion() int { return len(migrations) }

@@ -37,7 +37,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.SetVersionTemplate("trainyard {{.Version}}\n")
-	root.AddCommand(upCmd(), downCmd())
+	root.AddCommand(upCmd(), downCmd(), migrateCmd())
 	cli.AddCommands(root)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &cli.UsageError{Msg: fmt.Sprintf("%v (see `%s --help`)", err, c.CommandPath())}
