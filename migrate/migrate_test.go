@@ -196,7 +196,7 @@ func populate(t *testing.T, dir string) (points int64) {
 
 	// A sweep with trials and its searcher's snapshot.
 	best := trainyard.Float(0.25)
-	sw := &trainyard.Sweep{ID: "sw1", Name: "search", Project: "vision", State: trainyard.SweepRunning, Metric: "val/loss", Mode: "min", Managed: true,
+	sw := &trainyard.Sweep{ID: "sw1", Name: "search", Project: "vision", State: trainyard.SweepRunning, Metric: "val/loss", Mode: "min", Managed: true, Owner: "alice",
 		Spec: json.RawMessage(`{"format":"trainyard","metric":{"name":"val/loss","mode":"min"}}`), Snapshot: json.RawMessage(`{"version":1,"tpe":{"seen":[0.5,0.25]}}`),
 		CreatedAt: t0, UpdatedAt: t0}
 	var trials []*trainyard.Trial

@@ -165,7 +165,7 @@ var tables = []*table{
 		c("params", text), c("metrics", text), c("deleted", boolean), c("created_at", integer), c("updated_at", integer)}},
 	{name: "sweeps", cols: []column{c("id", text), c("name", text), c("project", text), c("state", text), c("reason", text),
 		c("metric", text), c("mode", text), c("managed", boolean), c("spec", text), c("snapshot", text), c("best_trial", integer),
-		c("best_value", ntext), c("version", integer), c("created_at", integer), c("updated_at", integer), c("ended_at", integer)}},
+		c("best_value", ntext), c("version", integer), c("created_at", integer), c("updated_at", integer), c("ended_at", integer), c("owner", text)}},
 	{name: "trials", cols: []column{c("sweep_id", text), c("number", integer), c("data", text)}},
 	{name: "users", cols: []column{c("name", text), c("admin", boolean), c("password_hash", text), c("created_at", integer),
 		c("updated_at", integer)}},
