@@ -302,7 +302,7 @@ func psCmd(e *env) *cobra.Command {
 running first, then the queue in the order it will start, each queued job
 with why it waits.
 
-Columns: GPUS is how many GPUs the job asked for; GPU IDS the indices of the
+Columns: OWNER (on a server with users) is who submitted the job; GPUS is how many GPUs the job asked for; GPU IDS the indices of the
 GPUs a running job holds (as nvidia-smi numbers them); AGE the time since the
 job was submitted; TIME how long it has run (for a finished job, how long it
 ran); MEM its memory reservation.`,
@@ -326,8 +326,14 @@ ran); MEM its memory reservation.`,
 				fmt.Fprintln(e.errOut, "no jobs running or queued; queue one with `trainyard run -- COMMAND`")
 				return nil
 			}
+			// OWNER only where jobs have owners (a server with users).
+			owners := slices.ContainsFunc(js, func(j *trainyard.Job) bool { return j.Owner != "" })
 			tw := table(e.out)
-			fmt.Fprintln(tw, "ID\tNAME\tSTATE\tGPUS\tGPU IDS\tCPUS\tMEM\tNODES\tRANKS\tBACKEND ID\tAGE\tTIME\tREASON")
+			if owners {
+				fmt.Fprintln(tw, "ID\tNAME\tOWNER\tSTATE\tGPUS\tGPU IDS\tCPUS\tMEM\tNODES\tRANKS\tBACKEND ID\tAGE\tTIME\tREASON")
+			} else {
+				fmt.Fprintln(tw, "ID\tNAME\tSTATE\tGPUS\tGPU IDS\tCPUS\tMEM\tNODES\tRANKS\tBACKEND ID\tAGE\tTIME\tREASON")
+			}
 			now := e.now()
 			for _, j := range js {
 				ids, nodes := "-", strconv.Itoa(j.NodeCount())
@@ -368,7 +374,15 @@ ran); MEM its memory reservation.`,
 				if j.ExitCode != nil && j.State.Terminal() && reason == "" {
 					reason = fmt.Sprintf("exit code %d", *j.ExitCode)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", j.ID, truncate(oneLine(j.Name), 24), state,
+				name := truncate(oneLine(j.Name), 24)
+				if owners {
+					owner := j.Owner
+					if owner == "" {
+						owner = "-" // submitted before users existed
+					}
+					name += "\t" + owner
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", j.ID, name, state,
 					j.Resources.GPUs, ids, j.Resources.CPUs, mem, truncate(nodes, 32), j.NodeCount()*j.Procs(), backend,
 					ago(now.Sub(j.SubmittedAt)), ran, cell(reason, 100, false))
 			}

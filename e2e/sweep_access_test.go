@@ -71,6 +71,10 @@ parallel: 1
 	if j, err := alice.C.Job(ctx, trialJob); err != nil || j.Owner != "alice" {
 		t.Fatalf("the trial's job: %+v, %v; want alice's", j, err)
 	}
+	// ps names each job's owner on a server with users.
+	if out, stderr, code := carol.cli(dir, "ps", "--project", "vision"); code != 0 || !strings.Contains(out, "OWNER") || !strings.Contains(lineWith(out, trialJob), " alice ") {
+		t.Errorf("ps does not name alice as the owner of %s: exit %d\n%s%s", trialJob, code, out, stderr)
+	}
 	if _, stderr, code := carol.cli(dir, "cancel", trialJob); code != 1 || !strings.Contains(stderr, "it is alice's") {
 		t.Errorf("carol cancels the job of alice's trial: exit %d %s", code, stderr)
 	}
