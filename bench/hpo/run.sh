@@ -3,14 +3,14 @@
 # (Go) and Optuna's (Python) on the same problems with the same budgets,
 # then the tables. Usage: bench/hpo/run.sh PYTHON [SEEDS] [BBSEEDS] [H6SEEDS]
 # [SEEDS] for the multi-fidelity runs (default 20), [BBSEEDS] for the black-box ones (100),
-# [H6SEEDS] for Hartmann6 TPE (200: whether a run finds the global basin is a coin
+# [H6SEEDS] for Hartmann6 TPE (300: whether a run finds the global basin is a coin
 # with p ≈ 2/3, so 100 seeds leave ±9 points on the share; BBSEEDS+1.. are added).
 # PYTHON must have bench/hpo/requirements.lock installed (make bench-hpo does it).
 set -euo pipefail
 PY=${1:?python with bench/hpo/requirements.lock}
 SEEDS=${2:-20}
 BBSEEDS=${3:-100}  # black-box runs are cheap, and their regret is bimodal: more seeds
-H6SEEDS=${4:-200}
+H6SEEDS=${4:-300}
 cd "$(dirname "$0")/../.."
 OUT=bench/hpo/results
 mkdir -p $OUT
