@@ -19,7 +19,11 @@ import (
 // is on, so parallel suggestions spread out.
 //
 // It is Optuna's TPESampler (5.1, defaults) to the last bit: fed the random
-// numbers Optuna draws, it suggests Optuna's points (TestTPEIsOptunasTPE).
+// numbers Optuna draws, it suggests Optuna's points (TestTPEIsOptunasTPE),
+// and whole runs are Optuna's runs (TestTPERunsAreOptunasRuns). Its own
+// random numbers come from the sweep's one PCG stream, startup trials and
+// candidates alike, where Optuna has two MT19937 streams seeded alike; the
+// results do not depend on that split (docs/benchmarks.md, Hartmann6).
 // The one freedom taken is the order of tied observations (ints, stepped
 // floats) when bandwidths are handed out: trainyard's sort is stable,
 // NumPy's default argsort is not (and differs between CPUs).

@@ -2,6 +2,7 @@
 budgets. Writes the same JSON lines as `go run ./bench/hpo`.
 
     python bench/hpo/optuna_bench.py blackbox --problems branin,hartmann6 --algos random,tpe --seeds 20 --trials 200
+    python bench/hpo/optuna_bench.py blackbox --problems hartmann6 --algos tpe --seeds 200 --seed0 101 --trials 200
     python bench/hpo/optuna_bench.py mf --problems lcbench:3945,mfhartmann6 --algos sh,hyperband --seeds 20 --budget 50 --workers 8
 
 Multi-fidelity runs use Optuna's ask/tell interface under a simulated
@@ -138,6 +139,7 @@ def main() -> None:
     ap.add_argument("--problems", default="branin,hartmann6")
     ap.add_argument("--algos", default="random,tpe")
     ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--seed0", type=int, default=1, help="first seed (as the Go driver's -seed0)")
     ap.add_argument("--trials", type=int, default=200)
     ap.add_argument("--budget", type=int, default=50)
     ap.add_argument("--workers", type=int, default=8)
@@ -147,7 +149,7 @@ def main() -> None:
     benches: dict = {}
     for p in a.problems.split(","):
         for algo in a.algos.split(","):
-            for seed in range(1, a.seeds + 1):
+            for seed in range(a.seed0, a.seed0 + a.seeds):
                 if a.mode == "blackbox":
                     rec = blackbox(p, algo, seed, a.trials)
                 else:
