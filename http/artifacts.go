@@ -6,6 +6,7 @@ import (
 	"path"
 
 	"github.com/trainyard/trainyard"
+	"github.com/trainyard/trainyard/httpkit"
 	"github.com/trainyard/trainyard/httplimit"
 )
 
@@ -44,7 +45,7 @@ func (s *Server) getArtifact(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	// Stored HTML or SVG must not run as this origin's script.
 	w.Header().Set("Content-Security-Policy", "sandbox")
-	http.ServeContent(w, r, path.Base(info.Path), info.ModTime, f)
+	httpkit.ServeContent(w, r, path.Base(info.Path), info.ModTime, f)
 	return nil
 }
 

@@ -193,7 +193,7 @@ func (s *Server) serveArtifact(w http.ResponseWriter, r *http.Request, key, rest
 	w.Header().Set("Content-Disposition", contentDisposition(path.Base(name)))
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Content-Security-Policy", "sandbox")
-	http.ServeContent(w, r, "", info.ModTime, f)
+	httpkit.ServeContent(w, r, "", info.ModTime, f)
 	return nil
 }
 

@@ -1,9 +1,9 @@
 package s3
 
-// hasher runs a checker on a goroutine of its own, so that a download
-// hashes while it copies instead of taking turns with it: MD5 runs at
-// about the speed of a loopback copy (~600 MB/s a core on the project's
-// machine). Reads hand it copies of their bytes in chunks
+// hasher runs an MD5 checker on a goroutine of its own, so that a
+// download hashes while it copies instead of taking turns with it: MD5
+// runs at about the speed of a loopback copy (~600 MB/s a core on the
+// project's machine). CRC32C checkers, many times faster, need none. Reads hand it copies of their bytes in chunks
 // of hashChunk bytes, at most hashChunks in flight (1 MiB a reader); wait
 // returns once every byte handed over is hashed, after which the checker
 // may be asked for its verdict. The zero hasher is ready; it starts its

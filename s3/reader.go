@@ -2,13 +2,9 @@ package s3
 
 import (
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"fmt"
-	"hash"
 	"io"
 	"net/http"
-	"strconv"
 
 	"github.com/minio/minio-go/v7"
 
@@ -157,97 +153,6 @@ func (r *reader) Close() error {
 		err := r.body.Close()
 		r.body = nil
 		return err
-	}
-	return nil
-}
-
-// checker checks a read of a whole object, from its first byte to its
-// last in order, against what was stored with it:
-//
-//   - an object trainyard sent in one PUT: the MD5 of its bytes, kept in
-//     its metadata (Trainyard-Md5);
-//   - an object trainyard sent in parts: S3's multipart ETag, the MD5 of
-//     the parts' MD5s, with the parts' sizes from the base part size kept
-//     in its metadata (Trainyard-Part-Size).
-//
-// Objects written by others (MLflow clients' direct uploads, other tools)
-// carry neither, and are not checked. A read that skips bytes stops
-// checking, and starts again from a read at offset 0.
-type checker struct {
-	want     string // the MD5 (hex) or the composite ETag
-	base     int64  // multipart: the base part size; 0: one MD5 of everything
-	h        hash.Hash
-	sums     [][md5.Size]byte // multipart: the MD5s of finished parts
-	part     int64            // multipart: bytes of the current part hashed
-	at       int64            // bytes hashed from the start
-	disabled bool
-}
-
-func newChecker(etag string, h http.Header) *checker {
-	if sum := h.Get("X-Amz-Meta-" + metaMD5); isMD5(sum) {
-		return &checker{want: sum, h: md5.New()}
-	}
-	if base, err := strconv.ParseInt(h.Get("X-Amz-Meta-"+metaPartSize), 10, 64); err == nil && base > 0 && isComposite(etag) {
-		return &checker{want: etag, base: base, h: md5.New()}
-	}
-	return nil
-}
-
-// write hashes b, read at offset off.
-func (c *checker) write(off int64, b []byte) {
-	if off == 0 {
-		c.reset()
-	}
-	if c.disabled || off != c.at {
-		c.disabled = true
-		return
-	}
-	c.at += int64(len(b))
-	if c.base == 0 {
-		c.h.Write(b)
-		return
-	}
-	for len(b) > 0 {
-		size := partSize(c.base, len(c.sums)+1)
-		n := min(int64(len(b)), size-c.part)
-		c.h.Write(b[:n])
-		c.part += n
-		b = b[n:]
-		if c.part == size {
-			c.finishPart()
-		}
-	}
-}
-
-func (c *checker) finishPart() {
-	var s [md5.Size]byte
-	c.h.Sum(s[:0])
-	c.sums = append(c.sums, s)
-	c.h.Reset()
-	c.part = 0
-}
-
-func (c *checker) reset() {
-	c.h.Reset()
-	c.sums, c.part, c.at, c.disabled = nil, 0, 0, false
-}
-
-// complete reports whether every byte so far was hashed in order.
-func (c *checker) complete() bool { return !c.disabled }
-
-// verify compares what was hashed with what was stored.
-func (c *checker) verify() error {
-	if c.base == 0 {
-		if got := hex.EncodeToString(c.h.Sum(nil)); got != c.want {
-			return fmt.Errorf("MD5 %s, stored %s", got, c.want)
-		}
-		return nil
-	}
-	if c.part > 0 {
-		c.finishPart()
-	}
-	if got := compositeETag(c.sums); got != c.want {
-		return fmt.Errorf("multipart ETag %s, stored %s", got, c.want)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 	"golang.org/x/sync/semaphore"
 
 	"github.com/trainyard/trainyard"
@@ -269,11 +271,13 @@ func TestChecksumMismatchFailsTheRead(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if f.(*reader).check == nil {
-			t.Errorf("a %d-byte file trainyard wrote has nothing to check reads against", size)
+		// The server keeps the CRC32Cs trainyard sends: reads check those,
+		// in line.
+		if c := f.(*reader).check; c == nil || c.kind != sumCRC32C {
+			t.Errorf("a %d-byte file trainyard wrote: checker %+v; want its CRC32C", size, c)
 		}
-		if async := f.(*reader).hash != nil; async != (size >= hashAsync) {
-			t.Errorf("a %d-byte file hashed on a goroutine: %v", size, async)
+		if f.(*reader).hash != nil {
+			t.Errorf("a %d-byte file with a CRC32C hashed on a goroutine", size)
 		}
 		n, err := io.Copy(io.Discard, f)
 		f.Close()
@@ -455,5 +459,164 @@ func TestAbortStaleUploads(t *testing.T) {
 	res, _ := a.core.ListMultipartUploads(ctx, a.cfg.Bucket, a.cfg.Prefix, "", "", "", 1000)
 	if len(res.Uploads) != 0 {
 		t.Fatalf("uploads left: %+v", res.Uploads)
+	}
+}
+
+// A byte changed on its way from the store (the network, the store's
+// disk) fails the read at its end, withholding the last bytes, whatever
+// the object is checked by: its CRC32C, whole or composite, or the MD5s
+// of a store that keeps no CRC32C.
+func TestCorruptionInTransitFailsTheRead(t *testing.T) {
+	a := open(t, nil)
+	sizes := map[string]int{"one.bin": 1000, "parts.bin": 2*DefaultPartSize + 77, "md5.bin": hashAsync + 5}
+	for _, p := range []string{"one.bin", "parts.bin"} {
+		if _, err := a.PutArtifact(ctx, "run1", p, &zeros{n: sizes[p]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One PUT without a CRC32C, as to a store that keeps none.
+	data := bytes.Repeat([]byte("md5!"), sizes["md5.bin"]/4+1)[:sizes["md5.bin"]]
+	sum := md5.Sum(data)
+	if _, err := a.core.PutObject(ctx, a.cfg.Bucket, a.key("run1", "md5.bin"), bytes.NewReader(data), int64(len(data)), "", "",
+		minio.PutObjectOptions{UserMetadata: map[string]string{metaMD5: hex.EncodeToString(sum[:])}}); err != nil {
+		t.Fatal(err)
+	}
+	bad := corrupted(t, a)
+	for _, tc := range []struct {
+		path string
+		kind sumKind
+	}{{"one.bin", sumCRC32C}, {"parts.bin", sumCRC32C}, {"md5.bin", sumMD5}} {
+		f, _, err := a.OpenArtifact(ctx, "run1", tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := f.(*reader).check; c == nil || c.kind != tc.kind {
+			t.Errorf("%s: checker %+v; want kind %d", tc.path, c, tc.kind)
+		}
+		n, err := io.Copy(io.Discard, f)
+		f.Close()
+		if err != nil || n != int64(sizes[tc.path]) {
+			t.Errorf("%s, as stored: read %d of %d bytes: %v", tc.path, n, sizes[tc.path], err)
+		}
+		checkFails(t, bad, tc.path, sizes[tc.path])
+	}
+}
+
+// corrupted is a copy of a whose GETs of whole objects answer with one
+// byte changed halfway.
+func corrupted(t *testing.T, a *Artifacts) *Artifacts {
+	t.Helper()
+	srv := server(t)
+	tr, err := minio.DefaultTransport(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := minio.New(strings.TrimPrefix(srv.Endpoint, "http://"), &minio.Options{
+		Creds: credentials.NewStaticV4(srv.AccessKey, srv.SecretKey, ""), Region: srv.Region,
+		BucketLookup: minio.BucketLookupPath, Transport: flipper{tr},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := *a
+	b.client, b.core = c, minio.Core{Client: c}
+	return &b
+}
+
+type flipper struct{ http.RoundTripper }
+
+func (f flipper) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := f.RoundTripper.RoundTrip(r)
+	if err == nil && r.Method == http.MethodGet && r.URL.RawQuery == "" && r.Header.Get("Range") == "" &&
+		resp.StatusCode == http.StatusOK && resp.ContentLength > 0 {
+		resp.Body = &flipBody{ReadCloser: resp.Body, at: resp.ContentLength / 2}
+	}
+	return resp, err
+}
+
+// flipBody inverts the byte at offset at.
+type flipBody struct {
+	io.ReadCloser
+	off, at int64
+}
+
+func (b *flipBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if i := b.at - b.off; i >= 0 && i < int64(n) {
+		p[i] ^= 0xff
+	}
+	b.off += int64(n)
+	return n, err
+}
+
+// A CRC32C is S3's: base64 of the big-endian CRC-32C (Castagnoli), whose
+// check value for "123456789" is 0xE3069283.
+func TestCRC32CForm(t *testing.T) {
+	if got, want := crc32cOf([]byte("123456789")), base64.StdEncoding.EncodeToString([]byte{0xe3, 0x06, 0x92, 0x83}); got != want {
+		t.Errorf("crc32cOf(123456789) = %s, want %s", got, want)
+	}
+}
+
+// newChecker picks the cheapest check what is stored allows, and none
+// when nothing is.
+func TestNewChecker(t *testing.T) {
+	const (
+		crc  = "4waSgw=="
+		md   = "0123456789abcdef0123456789abcdef"
+		etag = "0123456789abcdef0123456789abcdef-3"
+	)
+	for _, tc := range []struct {
+		name string
+		etag string
+		h    map[string]string
+		kind sumKind // when want is set
+		want string
+		base int64
+	}{
+		{"one PUT with a CRC32C", md, map[string]string{hdrCRC32C: crc, "X-Amz-Meta-" + metaMD5: md}, sumCRC32C, crc, 0},
+		{"full-object CRC32C of parts", etag, map[string]string{hdrCRC32C: crc, hdrChecksumType: "FULL_OBJECT"}, sumCRC32C, crc, 0},
+		{"composite CRC32C of trainyard's parts", etag, map[string]string{hdrCRC32C: crc + "-3", "X-Amz-Meta-" + metaPartSize: "8388608"}, sumCRC32C, crc + "-3", 8 << 20},
+		{"composite CRC32C without its count", etag, map[string]string{hdrCRC32C: crc, hdrChecksumType: "COMPOSITE", "X-Amz-Meta-" + metaPartSize: "8388608"}, sumCRC32C, crc, 8 << 20},
+		{"composite CRC32C of others' parts", etag, map[string]string{hdrCRC32C: crc + "-3"}, 0, "", 0},
+		{"a malformed CRC32C: the MD5", md, map[string]string{hdrCRC32C: "nope", "X-Amz-Meta-" + metaMD5: md}, sumMD5, md, 0},
+		{"one PUT, MD5 only", md, map[string]string{"X-Amz-Meta-" + metaMD5: md}, sumMD5, md, 0},
+		{"parts, ETag only", etag, map[string]string{"X-Amz-Meta-" + metaPartSize: "8388608"}, sumMD5, etag, 8 << 20},
+		{"nothing stored", md, nil, 0, "", 0},
+	} {
+		h := http.Header{}
+		for k, v := range tc.h {
+			h.Set(k, v)
+		}
+		c := newChecker(tc.etag, h)
+		switch {
+		case tc.want == "" && c != nil:
+			t.Errorf("%s: checker %+v; want none", tc.name, c)
+		case tc.want == "":
+		case c == nil:
+			t.Errorf("%s: no checker; want %s", tc.name, tc.want)
+		case c.kind != tc.kind || c.want != tc.want || c.base != tc.base:
+			t.Errorf("%s: checker kind %d, want %q, base %d; want %d, %q, %d", tc.name, c.kind, c.want, c.base, tc.kind, tc.want, tc.base)
+		}
+	}
+}
+
+// What a read's check costs a core: MD5 (stores without CRC32C) against
+// CRC32C.
+//
+//	go test -run '^$' -bench Checker ./s3
+func BenchmarkChecker(b *testing.B) {
+	buf := make([]byte, 1<<20)
+	for _, kind := range []sumKind{sumMD5, sumCRC32C} {
+		name := map[sumKind]string{sumMD5: "MD5", sumCRC32C: "CRC32C"}[kind]
+		b.Run(name, func(b *testing.B) {
+			c := newChecker("", http.Header{"X-Amz-Meta-" + metaMD5: {"0123456789abcdef0123456789abcdef"}})
+			if kind == sumCRC32C {
+				c = newChecker("", http.Header{hdrCRC32C: {"4waSgw=="}})
+			}
+			b.SetBytes(int64(len(buf)))
+			for i := 0; b.Loop(); i++ {
+				c.write(int64(i*len(buf)), buf)
+			}
+		})
 	}
 }

@@ -70,7 +70,7 @@ func (a *Artifacts) CompleteUpload(ctx context.Context, runID, p, uploadID strin
 		return trainyard.ArtifactInfo{}, trainyard.FieldError("parts", "%d parts: want 1 to %d", len(parts), maxParts)
 	}
 	list := make([]minio.CompletePart, len(parts))
-	var sums [][16]byte // the parts' MD5s, where their ETags are
+	var sums [][]byte // the parts' MD5s, where their ETags are
 	for i, pt := range parts {
 		etag := strings.Trim(pt.ETag, `"`)
 		if pt.Number < 1 || pt.Number > maxParts || (i > 0 && pt.Number <= parts[i-1].Number) {
@@ -81,7 +81,7 @@ func (a *Artifacts) CompleteUpload(ctx context.Context, runID, p, uploadID strin
 		}
 		list[i] = minio.CompletePart{PartNumber: pt.Number, ETag: etag}
 		if b, err := hex.DecodeString(etag); err == nil && len(b) == 16 {
-			sums = append(sums, [16]byte(b))
+			sums = append(sums, b)
 		}
 	}
 	key := a.key(runID, c)

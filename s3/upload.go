@@ -6,11 +6,14 @@ import (
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"mime"
+	"net/http"
 	"path"
 	"sort"
 	"strconv"
@@ -85,14 +88,16 @@ func (a *Artifacts) upload(ctx context.Context, key, name string, r io.Reader) (
 	return a.putMultipart(ctx, key, ctype, r, buf)
 }
 
-// putOne sends data in one PUT.
+// putOne sends data in one PUT, with its MD5 (Content-MD5, and in its
+// metadata for stores that keep no CRC32C) and its CRC32C.
 func (a *Artifacts) putOne(ctx context.Context, key, ctype string, data []byte) error {
 	md := md5.Sum(data)
 	sha := sha256.Sum256(data)
 	mdHex := hex.EncodeToString(md[:])
+	crc := crc32cOf(data)
 	info, err := a.core.PutObject(ctx, a.cfg.Bucket, key, bytes.NewReader(data), int64(len(data)),
 		base64.StdEncoding.EncodeToString(md[:]), hex.EncodeToString(sha[:]), minio.PutObjectOptions{
-			UserMetadata: map[string]string{metaMD5: mdHex}, ContentType: ctype, DisableContentSha256: true,
+			UserMetadata: map[string]string{metaMD5: mdHex, hdrCRC32C: crc}, ContentType: ctype, DisableContentSha256: true,
 		})
 	if err != nil {
 		return err
@@ -100,14 +105,19 @@ func (a *Artifacts) putOne(ctx context.Context, key, ctype string, data []byte) 
 	if isMD5(info.ETag) && info.ETag != mdHex {
 		return fmt.Errorf("the storage answered ETag %s for bytes whose MD5 is %s", info.ETag, mdHex)
 	}
+	if info.ChecksumCRC32C != "" && info.ChecksumCRC32C != crc {
+		return fmt.Errorf("the storage answered CRC32C %s for bytes whose CRC32C is %s", info.ChecksumCRC32C, crc)
+	}
 	return nil
 }
 
 // putMultipart uploads first and the rest of r as a multipart upload, and
 // aborts it if anything fails.
 func (a *Artifacts) putMultipart(ctx context.Context, key, ctype string, r io.Reader, first *[]byte) (size int64, err error) {
+	// The store keeps the parts' CRC32Cs and their COMPOSITE (S3's
+	// default for CRC32C), which reads check cheaply (see checker).
 	id, err := a.core.NewMultipartUpload(ctx, a.cfg.Bucket, key, minio.PutObjectOptions{
-		UserMetadata: map[string]string{metaPartSize: strconv.FormatInt(a.cfg.PartSize, 10)}, ContentType: ctype,
+		UserMetadata: map[string]string{metaPartSize: strconv.FormatInt(a.cfg.PartSize, 10), hdrChecksumAlgo: "CRC32C"}, ContentType: ctype,
 	})
 	if err != nil {
 		a.bufs.put(first)
@@ -122,6 +132,7 @@ func (a *Artifacts) putMultipart(ctx context.Context, key, ctype string, r io.Re
 		mu    sync.Mutex
 		parts []minio.CompletePart
 		sums  = map[int][md5.Size]byte{}
+		crcs  = map[int][]byte{}
 	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(a.cfg.Concurrency)
@@ -134,8 +145,11 @@ func (a *Artifacts) putMultipart(ctx context.Context, key, ctype string, r io.Re
 			defer a.bufs.put(held)
 			md := md5.Sum(data)
 			sha := sha256.Sum256(data)
+			crc := binary.BigEndian.AppendUint32(nil, crc32.Checksum(data, castagnoli))
+			crc64 := base64.StdEncoding.EncodeToString(crc)
 			p, err := a.core.PutObjectPart(gctx, a.cfg.Bucket, key, id, num, bytes.NewReader(data), int64(len(data)), minio.PutObjectPartOptions{
 				Md5Base64: base64.StdEncoding.EncodeToString(md[:]), Sha256Hex: hex.EncodeToString(sha[:]), DisableContentSha256: true,
+				CustomHeader: http.Header{hdrCRC32C: {crc64}},
 			})
 			if err != nil {
 				return fmt.Errorf("part %d: %w", num, err)
@@ -144,8 +158,9 @@ func (a *Artifacts) putMultipart(ctx context.Context, key, ctype string, r io.Re
 				return fmt.Errorf("part %d: the storage answered ETag %s for bytes whose MD5 is %s", num, p.ETag, want)
 			}
 			mu.Lock()
-			parts = append(parts, minio.CompletePart{PartNumber: num, ETag: p.ETag})
+			parts = append(parts, minio.CompletePart{PartNumber: num, ETag: p.ETag, ChecksumCRC32C: crc64})
 			sums[num] = md
+			crcs[num] = crc
 			mu.Unlock()
 			return nil
 		})
@@ -184,15 +199,23 @@ func (a *Artifacts) putMultipart(ctx context.Context, key, ctype string, r io.Re
 	if err != nil {
 		return 0, err
 	}
-	list := make([][md5.Size]byte, len(parts))
+	list, crcList := make([][]byte, len(parts)), make([][]byte, len(parts))
 	for i := range list {
-		list[i] = sums[i+1]
+		s := sums[i+1]
+		list[i], crcList[i] = s[:], crcs[i+1]
 	}
+	var bad error
 	if want := compositeETag(list); isComposite(info.ETag) && info.ETag != want {
+		bad = fmt.Errorf("the storage answered ETag %s for parts whose MD5s make %s", info.ETag, want)
+	}
+	if want := compositeCRC32C(crcList); bad == nil && isCompositeCRC32C(info.ChecksumCRC32C) && info.ChecksumCRC32C != want {
+		bad = fmt.Errorf("the storage answered CRC32C %s for parts whose CRC32Cs make %s", info.ChecksumCRC32C, want)
+	}
+	if bad != nil {
 		// What is stored is not what was sent: remove it rather than
 		// leave it to be read.
 		a.client.RemoveObject(context.WithoutCancel(ctx), a.cfg.Bucket, key, minio.RemoveObjectOptions{})
-		return 0, fmt.Errorf("the storage answered ETag %s for parts whose MD5s make %s", info.ETag, want)
+		return 0, bad
 	}
 	return size, nil
 }
@@ -206,10 +229,10 @@ func (a *Artifacts) abort(ctx context.Context, key, id string) {
 
 // compositeETag is S3's ETag of a multipart object: the MD5 of its parts'
 // MD5s, a dash, and the number of parts.
-func compositeETag(sums [][md5.Size]byte) string {
+func compositeETag(sums [][]byte) string {
 	h := md5.New()
 	for _, s := range sums {
-		h.Write(s[:])
+		h.Write(s)
 	}
 	return hex.EncodeToString(h.Sum(nil)) + "-" + strconv.Itoa(len(sums))
 }

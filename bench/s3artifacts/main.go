@@ -8,7 +8,10 @@
 //     read to the end;
 //   - through trainyard: `trainyard up --artifacts s3://...`, the file PUT
 //     to /api/v1/runs/RUN/artifacts/PATH (streamed; trainyard streams it
-//     on in parts), then GET of the same path.
+//     on in parts), then GET of the same path;
+//   - -downloads times more, each direct download followed by one through
+//     trainyard (pairs: the median of their ratios is steadier than the
+//     ratio of medians on a busy machine).
 //
 // It reports each direction's median throughput, the ratio (target: at
 // least 80 % of direct), and the server's RSS: at rest before a transfer
@@ -44,6 +47,7 @@ var (
 	bin    = flag.String("bin", "bin/trainyard", "trainyard binary")
 	size   = flag.Int64("size", 1<<30, "file size in bytes")
 	rounds = flag.Int("rounds", 3, "rounds of the four transfers")
+	downs  = flag.Int("downloads", 1, "download pairs (direct, through trainyard) in each round: more for steadier download medians on a busy machine")
 	tmp    = flag.String("tmp", "", "directory for the file and data directories (default $TMPDIR)")
 )
 
@@ -85,6 +89,7 @@ func main() {
 	run := createRun(srv.URL)
 	url := srv.URL + "/api/v1/runs/" + run + "/artifacts/model.ckpt"
 
+	load0 := loadavg()
 	var dUp, dDown, tUp, tDown []float64
 	var rest, peakUp, peakDown []float64
 	mb := float64(*size) / 1e6
@@ -100,18 +105,6 @@ func main() {
 		})
 		check("direct upload", err)
 		dUp = append(dUp, mb/d)
-		d, err = timed(func() error {
-			o, err := mc.GetObject(ctx, bucket, "direct/model.ckpt", minio.GetObjectOptions{})
-			if err != nil {
-				return err
-			}
-			defer o.Close()
-			n, err := io.Copy(io.Discard, o)
-			return sizeErr(n, err)
-		})
-		check("direct download", err)
-		dDown = append(dDown, mb/d)
-
 		rest = append(rest, benchserver.MemMB(srv.PID(), "VmRSS:"))
 		resetPeak(srv.PID())
 		d, err = timed(func() error {
@@ -137,31 +130,65 @@ func main() {
 		tUp = append(tUp, mb/d)
 		peakUp = append(peakUp, benchserver.MemMB(srv.PID(), "VmHWM:"))
 
-		resetPeak(srv.PID())
-		d, err = timed(func() error {
-			resp, err := http.Get(url)
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				b, _ := io.ReadAll(resp.Body)
-				return fmt.Errorf("%s %s", resp.Status, b)
-			}
-			n, err := io.Copy(io.Discard, resp.Body)
-			return sizeErr(n, err)
-		})
-		check("download through trainyard", err)
-		tDown = append(tDown, mb/d)
-		peakDown = append(peakDown, benchserver.MemMB(srv.PID(), "VmHWM:"))
-		log.Printf("round %d: upload direct %.0f, trainyard %.0f MB/s; download direct %.0f, trainyard %.0f MB/s; RSS at rest %.0f, peak %.0f up, %.0f down MB",
-			r+1, dUp[r], tUp[r], dDown[r], tDown[r], rest[r], peakUp[r], peakDown[r])
+		for range *downs {
+			dDown = append(dDown, mb/must("direct download", func() error { return directGet(ctx, mc, bucket) }))
+			resetPeak(srv.PID())
+			tDown = append(tDown, mb/must("download through trainyard", func() error { return get(url) }))
+			peakDown = append(peakDown, benchserver.MemMB(srv.PID(), "VmHWM:"))
+		}
+		log.Printf("round %d: upload direct %.0f, trainyard %.0f MB/s; download direct %.0f, trainyard %.0f MB/s (last); RSS at rest %.0f, peak %.0f up, %.0f down MB",
+			r+1, dUp[r], tUp[r], dDown[len(dDown)-1], tDown[len(tDown)-1], rest[r], peakUp[r], peakDown[len(peakDown)-1])
 	}
-	fmt.Printf("\n%d MiB file, %d rounds, medians; SeaweedFS on loopback; %s\n\n", *size>>20, *rounds, time.Now().Format("2006-01-02"))
+	fmt.Printf("\n%d MiB file, %d rounds (%d downloads), medians; SeaweedFS on loopback; %s; load average %s\n\n", *size>>20, *rounds, len(tDown), time.Now().Format("2006-01-02 15:04"), loadavg())
 	fmt.Println("| direction | direct (minio-go) | through trainyard | ratio | trainyard RSS at rest → peak |")
 	fmt.Println("|---|---:|---:|---:|---:|")
 	fmt.Printf("| upload | %.0f MB/s | %.0f MB/s | %.0f %% | %.0f → %.0f MB (+%.0f) |\n", median(dUp), median(tUp), 100*median(tUp)/median(dUp), median(rest), median(peakUp), median(peakUp)-median(rest))
 	fmt.Printf("| download | %.0f MB/s | %.0f MB/s | %.0f %% | %.0f → %.0f MB (+%.0f) |\n", median(dDown), median(tDown), 100*median(tDown)/median(dDown), median(rest), median(peakDown), median(peakDown)-median(rest))
+	ratios := make([]float64, len(tDown))
+	fmt.Printf("\nDownloads (MB/s, direct / trainyard, each pair one after the other):")
+	for i := range tDown {
+		fmt.Printf(" %.0f/%.0f", dDown[i], tDown[i])
+		ratios[i] = tDown[i] / dDown[i]
+	}
+	fmt.Printf("\nMedian of the pairs' ratios: %.0f %%; load average at the start %s\n", 100*median(ratios), load0)
+}
+
+// loadavg is the machine's load average over 1, 5 and 15 minutes.
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
+}
+
+// must times f, and stops the benchmark if it fails.
+func must(what string, f func() error) float64 {
+	d, err := timed(f)
+	check(what, err)
+	return d
+}
+
+func directGet(ctx context.Context, mc *minio.Client, bucket string) error {
+	o, err := mc.GetObject(ctx, bucket, "direct/model.ckpt", minio.GetObjectOptions{})
+	if err != nil {
+		return err
+	}
+	defer o.Close()
+	n, err := io.Copy(io.Discard, o)
+	return sizeErr(n, err)
+}
+
+func get(url string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("%s %s", resp.Status, b)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	return sizeErr(n, err)
 }
 
 func timed(f func() error) (float64, error) {
