@@ -55,6 +55,11 @@ type Executor struct {
 	gone    map[string]*batchv1.Job  // by Job name: deleted Jobs as last seen
 	logs    map[string]*taskLogs     // by Job name: tasks whose logs are being copied
 	streams sync.WaitGroup
+	// streamsMu guards streamsClosed, set by Close before it waits for
+	// streams: an informer event after that starts no new stream (a
+	// WaitGroup must not grow from zero while it is waited on).
+	streamsMu     sync.Mutex
+	streamsClosed bool
 }
 
 const podsByTask = "task"
@@ -181,9 +186,24 @@ func NewWithREST(cfg Config, rc *rest.Config) (*Executor, error) {
 // Close stops the informers and the log streams (each saves how far it
 // got, so that the next Executor resumes there).
 func (e *Executor) Close() error {
+	e.streamsMu.Lock()
+	e.streamsClosed = true
+	e.streamsMu.Unlock()
 	e.cancel()
 	e.streams.Wait()
 	return nil
+}
+
+// addStream counts a new log stream for Close to wait for; false once
+// Close has begun (then the stream must not start).
+func (e *Executor) addStream() bool {
+	e.streamsMu.Lock()
+	defer e.streamsMu.Unlock()
+	if e.streamsClosed {
+		return false
+	}
+	e.streams.Add(1)
+	return true
 }
 
 // Config returns the configuration in use, defaults filled in.

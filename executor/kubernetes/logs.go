@@ -132,10 +132,12 @@ func (t *taskLogs) podEvent(p *corev1.Pod, deleted bool) {
 		if deleted || !podStarted(p) {
 			return
 		}
+		if !t.e.addStream() {
+			return // the executor is closing
+		}
 		s = &podStream{uid: p.UID, pod: p.Name, index: podIndex(p), ended: make(chan struct{}), done: make(chan struct{})}
 		t.streams[p.UID] = s
 		t.active++
-		t.e.streams.Add(1)
 		go t.run(s)
 	}
 	if deleted || p.DeletionTimestamp != nil && p.Status.Phase != corev1.PodRunning || podEnded(p) {
