@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"syscall"
 	"testing"
@@ -98,5 +101,75 @@ func TestSweepChangesThroughAServerThatDoesNotLead(t *testing.T) {
 	// A change the leader refuses is refused the same through a follower.
 	if _, err := other.C.ControlSweep(ctx, id, "resume"); err == nil || !strings.Contains(err.Error(), "has ended (STOPPED)") {
 		t.Errorf("resume of a stopped sweep through a follower: %v, want the leader's refusal (has ended)", err)
+	}
+}
+
+// With users, a forwarded sweep change is the caller's: the leader checks
+// the caller's token by the same rules as for a change sent to it, so a
+// member's sweep is theirs and a viewer is refused, through a follower.
+func TestSweepAccessThroughAServerThatDoesNotLead(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	servers := []*server{startServer(t, "--db="+db), startServer(t, "--db="+db)}
+	var lead, follower *server
+	eventually(t, 10*time.Second, "one server to schedule", func() bool {
+		for i, s := range servers {
+			if l, _ := schedules(s.URL); l {
+				lead, follower = s, servers[1-i]
+				return true
+			}
+		}
+		return false
+	})
+	out, stderr, code := lead.cli(t.TempDir(), "user", "add", "root", "--admin")
+	if code != 0 {
+		t.Fatalf("user add root: exit %d %s", code, stderr)
+	}
+	root := tokenRe.FindString(out)
+	// send makes a request to s with tok and returns the status and body.
+	send := func(s *server, method, path, tok, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, s.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	user := func(name, role string) string {
+		t.Helper()
+		code, body := send(lead, "POST", "/api/v1/users", root, `{"name":"`+name+`","password":"`+name+`: correct horse battery","roles":{"vision":"`+role+`"},"token":true}`)
+		var added struct{ Secret string }
+		if code != 201 && code != 200 || json.Unmarshal([]byte(body), &added) != nil || added.Secret == "" {
+			t.Fatalf("add user %s: %d %s", name, code, body)
+		}
+		return added.Secret
+	}
+	alice, bob := user("alice", "member"), user("bob", "viewer")
+
+	eventually(t, 3*time.Second, "the follower to need credentials", func() bool {
+		code, _ := send(follower, "GET", "/api/v1/sweeps", "nope", "")
+		return code == 401
+	})
+	const spec = `{"project":"vision","metric":"loss","parameters":{"x":{"min":0,"max":1}},"max_trials":2}`
+	if code, body := send(follower, "POST", "/api/v1/sweeps", bob, spec); code != 403 {
+		t.Errorf("a viewer creates a sweep through the follower: %d %s, want 403", code, body)
+	}
+	code, body := send(follower, "POST", "/api/v1/sweeps", alice, spec)
+	var v struct{ ID, Owner, Project string }
+	if code != 201 || json.Unmarshal([]byte(body), &v) != nil || v.Owner != "alice" || v.Project != "vision" {
+		t.Fatalf("a member creates a sweep through the follower: %d %s, want 201 owned by alice", code, body)
+	}
+	if code, body := send(follower, "POST", "/api/v1/sweeps/"+v.ID+"/pause", bob, ""); code != 403 {
+		t.Errorf("a viewer pauses through the follower: %d %s, want 403", code, body)
+	}
+	if code, body := send(follower, "POST", "/api/v1/sweeps/"+v.ID+"/pause", alice, ""); code != 200 || !strings.Contains(body, `"PAUSED"`) {
+		t.Errorf("the owner pauses through the follower: %d %s", code, body)
+	}
+	if code, body := send(lead, "GET", "/api/v1/sweeps/"+v.ID, bob, ""); code != 200 || !strings.Contains(body, `"PAUSED"`) {
+		t.Errorf("the paused sweep read on the leader: %d %s", code, body)
 	}
 }
