@@ -87,6 +87,14 @@ type Config struct {
 	// their metric batches, whether to stop; nil: the sweep routes answer
 	// 503.
 	Sweeps *sweep.Service
+	// LeaderURL, with several servers on one database, returns the API
+	// URL of the server that runs sweeps: this one forwards sweep changes
+	// there while it does not (see leaderOnly). nil: it refuses them with
+	// EUNAVAILABLE.
+	LeaderURL func(ctx context.Context) (string, error)
+	// PeerURL is this server's own URL as the others reach it (it names
+	// the forwarder in ForwardedHeader).
+	PeerURL string
 }
 
 // Mount routes the requests whose paths match Patterns (http.ServeMux
@@ -205,14 +213,14 @@ func (s *Server) routes() []route {
 		{"GET /api/v1/runs/{id}/artifacts/{path...}", s.getArtifact},
 		{"PUT /api/v1/runs/{id}/artifacts/{path...}", s.putArtifact},
 		{"DELETE /api/v1/runs/{id}/artifacts/{path...}", s.deleteArtifact},
-		{"POST /api/v1/sweeps", s.createSweep},
+		{"POST /api/v1/sweeps", s.leaderOnly(s.createSweep)},
 		{"GET /api/v1/sweeps", s.listSweeps},
 		{"GET /api/v1/sweeps/{id}", s.getSweep},
-		{"POST /api/v1/sweeps/{id}/pause", s.controlSweep},
-		{"POST /api/v1/sweeps/{id}/resume", s.controlSweep},
-		{"POST /api/v1/sweeps/{id}/stop", s.controlSweep},
-		{"POST /api/v1/sweeps/{id}/suggest", s.suggestTrials},
-		{"POST /api/v1/sweeps/{id}/report", s.reportTrial},
+		{"POST /api/v1/sweeps/{id}/pause", s.leaderOnly(s.controlSweep)},
+		{"POST /api/v1/sweeps/{id}/resume", s.leaderOnly(s.controlSweep)},
+		{"POST /api/v1/sweeps/{id}/stop", s.leaderOnly(s.controlSweep)},
+		{"POST /api/v1/sweeps/{id}/suggest", s.leaderOnly(s.suggestTrials)},
+		{"POST /api/v1/sweeps/{id}/report", s.leaderOnly(s.reportTrial)},
 	}, s.authRoutes()...)
 }
 

@@ -32,6 +32,10 @@ type Options struct {
 	// Clock defaults to time.Now.
 	Clock  trainyard.Clock
 	Logger *slog.Logger
+	// PeerURL is where this server's API is reached by the other servers
+	// on the database: recorded while it leads (LeaderURL), so that they
+	// forward sweep changes to it.
+	PeerURL string
 }
 
 // Store is a trainyard.Store on a PostgreSQL database.
@@ -41,6 +45,7 @@ type Store struct {
 	clock trainyard.Clock
 	log   *slog.Logger
 	me    *metricengine.Engine
+	peer  string // Options.PeerURL
 }
 
 var _ trainyard.Store = (*Store)(nil)
@@ -68,7 +73,7 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", redact(url), err)
 	}
-	s := &Store{pool: pool, url: url, clock: opt.Clock, log: opt.Logger}
+	s := &Store{pool: pool, url: url, clock: opt.Clock, log: opt.Logger, peer: opt.PeerURL}
 	if s.clock == nil {
 		s.clock = time.Now
 	}

@@ -91,8 +91,8 @@ func (s *Store) campaignOn(ctx context.Context, conn *pgx.Conn, holder string) (
 		}
 	}
 	var epoch int64
-	err := conn.QueryRow(ctx, `UPDATE leader SET epoch = epoch + 1, holder = $1, since = $2 WHERE id = 1 RETURNING epoch`,
-		holder, toMicros(s.now())).Scan(&epoch)
+	err := conn.QueryRow(ctx, `UPDATE leader SET epoch = epoch + 1, holder = $1, since = $2, url = $3 WHERE id = 1 RETURNING epoch`,
+		holder, toMicros(s.now()), s.peer).Scan(&epoch)
 	if err != nil {
 		conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, leaderLock)
 		return nil, fmt.Errorf("raise the leader epoch: %w", err)
@@ -100,6 +100,17 @@ func (s *Store) campaignOn(ctx context.Context, conn *pgx.Conn, holder string) (
 	l := &lease{conn: conn, epoch: epoch, lost: make(chan struct{}), stop: make(chan struct{})}
 	go l.watch()
 	return l, nil
+}
+
+// LeaderURL returns the API URL of the server that was elected last
+// (Options.PeerURL; "" when it gave none). That server may have died
+// since: until another is elected, the URL may not answer.
+func (s *Store) LeaderURL(ctx context.Context) (string, error) {
+	var url string
+	if err := s.pool.QueryRow(ctx, `SELECT url FROM leader WHERE id = 1`).Scan(&url); err != nil {
+		return "", fmt.Errorf("read the leader's URL: %w", err)
+	}
+	return url, nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -90,3 +90,34 @@ func TestNULIsRefused(t *testing.T) {
 		t.Fatalf("the refused run: %v", err)
 	}
 }
+
+// The leader's URL is the one the last elected server gave: the others
+// read it to forward sweep changes.
+func TestLeaderURLIsTheLastElected(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	var stores []*Store
+	for _, peer := range []string{"http://10.0.0.1:8080", "http://10.0.0.2:8080"} {
+		s, err := Open(ctx, url, Options{PeerURL: peer})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		stores = append(stores, s)
+	}
+	if got, err := stores[1].LeaderURL(ctx); got != "" || err != nil {
+		t.Errorf("before any election: %q, %v; want \"\"", got, err)
+	}
+	for i, s := range stores {
+		l, err := s.Campaign(ctx, "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range stores {
+			if got, err := r.LeaderURL(ctx); err != nil || got != s.peer {
+				t.Errorf("after server %d was elected: %q, %v; want %q", i, got, err, s.peer)
+			}
+		}
+		l.Release()
+	}
+}

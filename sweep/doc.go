@@ -109,7 +109,8 @@
 // With several servers on one database (PostgreSQL), only the one whose
 // dispatcher leads runs sweeps (Config.Leading): the others keep no sweep
 // in memory, answer Get and List from the store and refuse every change
-// with EUNAVAILABLE. A server that becomes the leader loads the active
+// with EUNAVAILABLE (package http forwards those changes to the leader
+// instead, see Service.Leading). A server that becomes the leader loads the active
 // sweeps as Start does after a crash; one that stops leading forgets
 // them. The compare-and-set on the sweep's version refuses a commit from
 // a server that lost the lead after another committed.

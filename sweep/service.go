@@ -234,6 +234,11 @@ func (s *Service) loadActive(ctx context.Context) error {
 	return nil
 }
 
+// Leading reports whether this server runs sweeps now (Config.Leading):
+// when it does not, changes are refused with EUNAVAILABLE, and the HTTP
+// layer forwards them to the server that does.
+func (s *Service) Leading() bool { return s.leads() }
+
 func (s *Service) leads() bool { return s.cfg.Leading == nil || s.cfg.Leading() }
 
 // checkLeader follows Config.Leading: it loads the active sweeps when

@@ -19,14 +19,15 @@ func isPostgres(db string) bool {
 
 // openStore opens the database --db names: SQLite in the data directory
 // by default, or PostgreSQL, which is then also the store several servers
-// share (shared is nil for SQLite).
-func openStore(ctx context.Context, cfg Config, data string, logger *slog.Logger) (store trainyard.Store, shared trainyard.SharedStore, err error) {
+// share (shared is nil for SQLite), where peerURL is recorded while this
+// server leads.
+func openStore(ctx context.Context, cfg Config, data, peerURL string, logger *slog.Logger) (store trainyard.Store, shared trainyard.SharedStore, err error) {
 	switch {
 	case cfg.DB == "":
 		s, err := sqlite.Open(ctx, filepath.Join(data, "trainyard.db"), sqlite.Options{Sync: cfg.Sync})
 		return s, nil, err
 	case isPostgres(cfg.DB):
-		s, err := postgres.Open(ctx, cfg.DB, postgres.Options{Logger: logger})
+		s, err := postgres.Open(ctx, cfg.DB, postgres.Options{Logger: logger, PeerURL: peerURL})
 		if err != nil {
 			return nil, nil, err
 		}

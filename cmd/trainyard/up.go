@@ -8,11 +8,13 @@ import (
 	"log/slog"
 	"net"
 	nethttp "net/http"
+	neturl "net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -41,6 +43,7 @@ type Config struct {
 	Data           string        // TRAINYARD_HOME: database, artifacts, logs
 	DB             string        // TRAINYARD_DB: "" (SQLite under Data) or postgres://user@host/db (several servers may share it)
 	AdvertiseURL   string        // TRAINYARD_ADVERTISE_URL: the URL jobs reach the API at; default the listen address
+	PeerURL        string        // TRAINYARD_PEER_URL: the URL the other servers on the database reach this one at; default from the listen address
 	Token          string        // TRAINYARD_TOKEN: when set, every request needs it
 	Sync           string        // TRAINYARD_SYNC: SQLite synchronous, FULL or NORMAL
 	NvidiaSMI      string        // TRAINYARD_NVIDIA_SMI: program for GPU discovery; "none" turns it off
@@ -131,6 +134,7 @@ DATA/server.log, its pid to DATA/server.pid, and ` + "`trainyard down`" + ` stop
 	fl.StringVar(&cfg.Data, "data", env("TRAINYARD_HOME", cfg.Data), "data directory (TRAINYARD_HOME)")
 	fl.StringVar(&cfg.DB, "db", env("TRAINYARD_DB", ""), "database: empty for SQLite in the data directory, or postgres://user@host:5432/trainyard for PostgreSQL, which several servers may share (TRAINYARD_DB)")
 	fl.StringVar(&cfg.AdvertiseURL, "advertise-url", env("TRAINYARD_ADVERTISE_URL", ""), "the URL jobs reach the API at (a load balancer in front of several servers); default this server's address (TRAINYARD_ADVERTISE_URL)")
+	fl.StringVar(&cfg.PeerURL, "peer-url", env("TRAINYARD_PEER_URL", ""), "with several servers on one PostgreSQL: the URL the other servers reach this one at, to forward sweep changes to it while it schedules (not a load balancer's); default http://127.0.0.1:PORT when listening on loopback or all addresses, else the address listened on (TRAINYARD_PEER_URL)")
 	fl.StringVar(&cfg.Token, "token", env("TRAINYARD_TOKEN", ""), "a shared admin token: every API request needs it, or a user's token once users exist; the web UI loads without it and asks (TRAINYARD_TOKEN)")
 	fl.StringVar(&cfg.Sync, "sync", env("TRAINYARD_SYNC", cfg.Sync), "SQLite durability: FULL fsyncs every commit (survives power loss); NORMAL survives kill -9 only (TRAINYARD_SYNC)")
 	fl.StringVar(&cfg.NvidiaSMI, "nvidia-smi", env("TRAINYARD_NVIDIA_SMI", cfg.NvidiaSMI), "nvidia-smi program for GPU discovery; \"none\" for CPU-only (TRAINYARD_NVIDIA_SMI)")
@@ -214,7 +218,11 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 		url = strings.TrimSuffix(cfg.AdvertiseURL, "/")
 	}
 
-	store, shared, err := openStore(ctx, cfg, data, logger)
+	peerURL, err := peerURL(cfg.PeerURL, ln.Addr())
+	if err != nil {
+		return err
+	}
+	store, shared, err := openStore(ctx, cfg, data, peerURL, logger)
 	if err != nil {
 		return err
 	}
@@ -307,6 +315,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 		Machine: liveMachine(machine, cfg.NvidiaSMI), AllowedHosts: allowedHosts(ln.Addr(), cfg.AllowedHosts),
 		Tracking: tracker, Mounts: []http.Mount{{Patterns: mlflowapi.Patterns(), Handler: ml, WriteError: ml.WriteError}}, Sweeps: sweeps,
 		Budget: budget, Timeouts: httplimit.Timeouts{Read: cfg.ReadTimeout, Write: cfg.WriteTimeout},
+		LeaderURL: leaderURL(shared), PeerURL: peerURL,
 	})
 	// Memory a burst grew goes back to the system once the server is idle.
 	idle := &httplimit.Idle{}
@@ -411,6 +420,39 @@ func liveMachine(m trainyard.Machine, nvidiaSMI string) func(context.Context) tr
 		at = time.Now()
 		return cur
 	}
+}
+
+// peerURL is the URL the other servers on the database reach this one at:
+// --peer-url, or one made from the address listened on (127.0.0.1 for
+// loopback and all addresses).
+func peerURL(flag string, addr net.Addr) (string, error) {
+	if flag != "" {
+		u, err := neturl.Parse(flag)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return "", trainyard.FieldError("peer-url", "%q is not an http(s) URL such as http://10.0.0.5:8080", flag)
+		}
+		return strings.TrimSuffix(flag, "/"), nil
+	}
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return "http://" + addr.String(), nil
+	}
+	host := tcp.IP.String()
+	if tcp.IP.IsUnspecified() || tcp.IP.To4() != nil && tcp.IP.IsLoopback() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(tcp.Port)), nil
+}
+
+// leaderURL finds the leader's URL on a shared store that records it
+// (PostgreSQL); nil otherwise (SQLite: one server, which leads).
+func leaderURL(shared trainyard.SharedStore) func(ctx context.Context) (string, error) {
+	if l, ok := shared.(interface {
+		LeaderURL(ctx context.Context) (string, error)
+	}); ok {
+		return l.LeaderURL
+	}
+	return nil
 }
 
 // allowedHosts is the Host names the server answers to: on loopback only
