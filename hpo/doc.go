@@ -15,11 +15,12 @@
 //
 //	samplers   grid     every point of the space, in order, once
 //	           random   uniform (log-uniform for log parameters), seeded
-//	           tpe      Tree-structured Parzen Estimator, Optuna 5's defaults:
-//	                    10 random startup trials, γ(n) = min(⌈0.1·n⌉, 25),
-//	                    24 candidates, prior weight 1, magic clip, a
+//	           tpe      Tree-structured Parzen Estimator after Optuna 5's:
+//	                    10 random startup trials, γ(n) = ⌈0.15·n⌉,
+//	                    48 candidates, prior weight 1, magic clip, a
 //	                    multivariate kernel (or independent ones), constant
-//	                    liar for running trials
+//	                    liar for running trials; optuna_defaults takes
+//	                    Optuna's γ(n) = min(⌈0.1·n⌉, 25) and 24 candidates
 //	           pbt      population-based training: its own schedule
 //	stoppers   asha     successive halving: stopping-based (a trial is stopped
 //	                    at a rung unless in the top 1/η) or promotion-based

@@ -57,7 +57,7 @@ func (e *Engine) tpeGamma(n int) int {
 	if g := e.set.TPE.Gamma; g != nil {
 		return int(math.Ceil(*g * float64(n)))
 	}
-	return min(int(math.Ceil(0.1*float64(n))), 25)
+	return min(int(math.Ceil(0.1*float64(n))), 25) // Optuna's default_gamma
 }
 
 // tpeSplit returns the trials below and above, each in trial order.

@@ -68,7 +68,7 @@ func TestTPEIsOptunasTPE(t *testing.T) {
 			if c.Name[:5] == "mixed" {
 				sp = mixed
 			}
-			e, err := New(Settings{Space: sp, Sampler: SamplerTPE, MaxTrials: 1000, Parallel: 4})
+			e, err := New(Settings{Space: sp, Sampler: SamplerTPE, TPE: TPESettings{Optuna: true}, MaxTrials: 1000, Parallel: 4})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -169,7 +169,7 @@ func TestTPERunsAreOptunasRuns(t *testing.T) {
 			default:
 				t.Fatalf("unknown problem %q", run.Name)
 			}
-			e, err := New(Settings{Space: sp, Sampler: SamplerTPE, MaxTrials: len(run.Values)})
+			e, err := New(Settings{Space: sp, Sampler: SamplerTPE, TPE: TPESettings{Optuna: true}, MaxTrials: len(run.Values)})
 			if err != nil {
 				t.Fatal(err)
 			}

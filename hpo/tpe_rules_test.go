@@ -12,24 +12,51 @@ import (
 // rules themselves (written out in each case), not taken from a run.
 
 func TestTPEGammaSplitSizes(t *testing.T) {
-	e, err := New(Settings{Space: Space{Params: []Param{{Name: "x", Kind: Float, Low: 0, High: 1}}}, Sampler: SamplerTPE, MaxTrials: 100})
-	if err != nil {
-		t.Fatal(err)
+	gammas := func(set TPESettings) func(int) int {
+		e, err := New(Settings{Space: Space{Params: []Param{{Name: "x", Kind: Float, Low: 0, High: 1}}}, Sampler: SamplerTPE, TPE: set, MaxTrials: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.tpeGamma
 	}
-	// Default γ(n) = min(⌈0.1·n⌉, 25).
-	for _, c := range []struct{ n, want int }{
-		{0, 0}, {1, 1}, {10, 1}, {11, 2}, {19, 2}, {20, 2}, {21, 3}, {100, 10}, {101, 11}, {240, 24}, {241, 25}, {250, 25}, {1000, 25},
+	g := 0.25
+	for _, tc := range []struct {
+		name  string
+		set   TPESettings
+		cases []struct{ n, want int }
+	}{
+		// trainyard's default γ(n) = ⌈0.15·n⌉, no cap.
+		{"default", TPESettings{}, []struct{ n, want int }{
+			{0, 0}, {1, 1}, {6, 1}, {7, 2}, {10, 2}, {20, 3}, {21, 4}, {100, 15}, {101, 16}, {200, 30}, {1000, 150}}},
+		// Optuna's default_gamma: min(⌈0.1·n⌉, 25).
+		{"optuna", TPESettings{Optuna: true}, []struct{ n, want int }{
+			{0, 0}, {1, 1}, {10, 1}, {11, 2}, {19, 2}, {20, 2}, {21, 3}, {100, 10}, {101, 11}, {240, 24}, {241, 25}, {250, 25}, {1000, 25}}},
+		// A fraction given in the settings is ⌈γ·n⌉, with no cap, Optuna's or not.
+		{"0.25", TPESettings{Gamma: &g}, []struct{ n, want int }{{10, 3}, {12, 3}, {13, 4}, {1000, 250}}},
+		{"0.25 optuna", TPESettings{Gamma: &g, Optuna: true}, []struct{ n, want int }{{10, 3}, {1000, 250}}},
 	} {
-		if got := e.tpeGamma(c.n); got != c.want {
-			t.Errorf("default γ(%d) = %d, want %d", c.n, got, c.want)
+		gamma := gammas(tc.set)
+		for _, c := range tc.cases {
+			if got := gamma(c.n); got != c.want {
+				t.Errorf("%s: γ(%d) = %d, want %d", tc.name, c.n, got, c.want)
+			}
 		}
 	}
-	// A fraction given in the settings is ⌈γ·n⌉, with no cap.
-	g := 0.25
-	e.set.TPE.Gamma = &g
-	for _, c := range []struct{ n, want int }{{10, 3}, {12, 3}, {13, 4}, {1000, 250}} {
-		if got := e.tpeGamma(c.n); got != c.want {
-			t.Errorf("γ=0.25: γ(%d) = %d, want %d", c.n, got, c.want)
+}
+
+// TestTPECandidatesDefault: 48 candidates by default, Optuna's 24 with
+// optuna_defaults, and a number given always wins.
+func TestTPECandidatesDefault(t *testing.T) {
+	for _, c := range []struct {
+		set  TPESettings
+		want int
+	}{{TPESettings{}, 48}, {TPESettings{Optuna: true}, 24}, {TPESettings{NEICandidates: 7}, 7}, {TPESettings{NEICandidates: 7, Optuna: true}, 7}} {
+		e, err := New(Settings{Space: Space{Params: []Param{{Name: "x", Kind: Float, Low: 0, High: 1}}}, Sampler: SamplerTPE, TPE: c.set, MaxTrials: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := e.set.TPE.NEICandidates; got != c.want {
+			t.Errorf("%+v: %d candidates, want %d", c.set, got, c.want)
 		}
 	}
 }
@@ -267,8 +294,8 @@ func TestTPEPicksTheBestRatio(t *testing.T) {
 	}
 	obs, n := e.tpeObservations()
 	below, above := e.tpeSplit(obs, e.tpeGamma(n))
-	if len(below) != 3 || len(above) != 27 {
-		t.Fatalf("split %d/%d, want 3/27", len(below), len(above))
+	if len(below) != 5 || len(above) != 25 { // ⌈0.15·30⌉ = 5
+		t.Fatalf("split %d/%d, want 5/25", len(below), len(above))
 	}
 	group := []*Param{&e.set.Space.Params[0], &e.set.Space.Params[1]}
 	rows := func(ts []*Trial) [][]float64 {
@@ -280,9 +307,9 @@ func TestTPEPicksTheBestRatio(t *testing.T) {
 	}
 	for seed := range uint64(20) {
 		l, g := newParzen(group, rows(below), &e.set.TPE), newParzen(group, rows(above), &e.set.TPE)
-		cands := l.sample(NewRand(seed), 24)
-		if len(cands) != 24 {
-			t.Fatalf("%d candidates, want 24", len(cands))
+		cands := l.sample(NewRand(seed), DefaultTPECandidates)
+		if len(cands) != DefaultTPECandidates {
+			t.Fatalf("%d candidates, want %d", len(cands), DefaultTPECandidates)
 		}
 		best, second := math.Inf(-1), math.Inf(-1)
 		var want []float64

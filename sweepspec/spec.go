@@ -289,6 +289,7 @@ func (r *reader) searcher(v *yaml.Node, f string, s *hpo.Settings) {
 		"name":               func(v *yaml.Node, f string) { s.Sampler = r.str(v, f) },
 		"n_startup_trials":   func(v *yaml.Node, f string) { t.NStartupTrials = r.integer(v, f) },
 		"n_ei_candidates":    func(v *yaml.Node, f string) { t.NEICandidates = r.integer(v, f) },
+		"optuna_defaults":    func(v *yaml.Node, f string) { t.Optuna = r.boolean(v, f) },
 		"prior_weight":       func(v *yaml.Node, f string) { t.PriorWeight = r.number(v, f) },
 		"consider_endpoints": func(v *yaml.Node, f string) { t.ConsiderEndpoints = r.boolean(v, f) },
 		"consider_magic_clip": func(v *yaml.Node, f string) {

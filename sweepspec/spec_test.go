@@ -191,3 +191,27 @@ func TestParseParam(t *testing.T) {
 		t.Errorf("a name given twice: %v", err)
 	}
 }
+
+// TestParseTPEOptions: every TPE option of the searcher mapping lands in
+// the settings, optuna_defaults included.
+func TestParseTPEOptions(t *testing.T) {
+	s, err := sweepspec.Parse("s.yaml", []byte(`command: [python, t.py]
+metric: loss
+max_trials: 10
+parameters: {x: {min: 0.0, max: 1.0}}
+searcher: {name: tpe, optuna_defaults: true, n_startup_trials: 4, n_ei_candidates: 12, gamma: 0.2, prior_weight: 2,
+  consider_endpoints: true, consider_magic_clip: false, multivariate: false, constant_liar: false}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, g := false, 0.2
+	want := hpo.TPESettings{Optuna: true, NStartupTrials: 4, NEICandidates: 12, Gamma: &g, PriorWeight: 2,
+		ConsiderEndpoints: true, NoMagicClip: true, Multivariate: &f, ConstantLiar: &f}
+	if diff := cmp.Diff(want, s.Search.TPE); diff != "" {
+		t.Errorf("TPE settings (-want +got):\n%s", diff)
+	}
+	if _, err := sweepspec.Parse("s.yaml", []byte("command: [python, t.py]\nmetric: loss\nmax_trials: 10\nparameters: {x: {min: 0.0, max: 1.0}}\nsearcher: {name: tpe, optuna_defaults: maybe}\n")); err == nil || !strings.Contains(err.Error(), "searcher.optuna_defaults") {
+		t.Errorf("optuna_defaults: maybe: err %v, want one naming searcher.optuna_defaults", err)
+	}
+}

@@ -33,12 +33,14 @@ import (
 func main() {
 	mode := flag.String("mode", "blackbox", "blackbox or mf")
 	problems := flag.String("problems", "branin,hartmann6", "comma-separated: branin, hartmann6 (blackbox); lcbench:TASK, mfhartmann6 (mf)")
-	algos := flag.String("algos", "random,tpe", "blackbox: random, tpe, tpe-uv (independent); mf: random, asha, asha-promote, hyperband, hyperband-stop, pbt, tpe-asha")
+	algos := flag.String("algos", "random,tpe", "blackbox: random, tpe, tpe-optuna (Optuna's defaults), tpe-uv (independent); mf: random, asha, asha-promote, hyperband, hyperband-stop, pbt, tpe-asha")
 	seeds := flag.Int("seeds", 20, "number of seeds")
 	seed0 := flag.Int("seed0", 1, "first seed")
 	trials := flag.Int("trials", 200, "blackbox: trials per run")
 	budget := flag.Int("budget", 50, "mf: total budget in units of one full trial (max_steps steps)")
 	workers := flag.Int("workers", 8, "mf: parallel workers")
+	minSteps := flag.Int("min-steps", 0, "mf: ASHA and Hyperband's first rung r (0: the searcher's default, 1)")
+	eta := flag.Float64("eta", 0, "mf: ASHA and Hyperband's reduction factor η (0: the searcher's default, 3)")
 	python := flag.String("python", "python3", "mf with lcbench: the Python with yahpo-gym and onnxruntime")
 	out := flag.String("out", "", "append JSON lines here (default stdout)")
 	flag.Parse()
@@ -69,7 +71,7 @@ func main() {
 						}
 						defer ev.close()
 					}
-					rec, err = MultiFidelity(p, a, uint64(seed), *budget, *workers, ev)
+					rec, err = MultiFidelity(p, a, uint64(seed), *budget, *workers, *minSteps, *eta, ev)
 				default:
 					log.Fatalf("-mode %q is not blackbox or mf", *mode)
 				}
@@ -139,8 +141,10 @@ func BlackBox(problem, algo string, seed uint64, n int) (BlackBoxRecord, error) 
 	case "tpe-uv":
 		uv := false
 		s.Sampler, s.TPE.Multivariate = hpo.SamplerTPE, &uv
+	case "tpe-optuna":
+		s.Sampler, s.TPE.Optuna = hpo.SamplerTPE, true
 	default:
-		return rec, fmt.Errorf("black-box algo %q is not random, tpe or tpe-uv", algo)
+		return rec, fmt.Errorf("black-box algo %q is not random, tpe, tpe-optuna or tpe-uv", algo)
 	}
 	e, err := hpo.New(s)
 	if err != nil {
@@ -171,6 +175,8 @@ type MFRecord struct {
 	Algo     string       `json:"algo"`
 	Seed     uint64       `json:"seed"`
 	MaxSteps int          `json:"max_steps"`
+	MinSteps int          `json:"min_steps,omitempty"` // r as given (0: the default)
+	Eta      float64      `json:"eta,omitempty"`       // η as given (0: the default)
 	Budget   int64        `json:"budget"`
 	Goal     string       `json:"goal"` // min or max
 	Curve    [][3]float64 `json:"curve"`
@@ -181,8 +187,8 @@ type MFRecord struct {
 
 // MultiFidelity runs one sweep with workers in parallel and a total budget
 // of budget·max_steps steps.
-func MultiFidelity(problem, algo string, seed uint64, budget, workers int, ev *evaluator) (MFRecord, error) {
-	rec := MFRecord{Side: "trainyard", Mode: "mf", Problem: problem, Algo: algo, Seed: seed}
+func MultiFidelity(problem, algo string, seed uint64, budget, workers, minSteps int, eta float64, ev *evaluator) (MFRecord, error) {
+	rec := MFRecord{Side: "trainyard", Mode: "mf", Problem: problem, Algo: algo, Seed: seed, MinSteps: minSteps, Eta: eta}
 	var space hpo.Space
 	var obj hposim.Objective
 	var mode hpo.Mode
@@ -210,6 +216,7 @@ func MultiFidelity(problem, algo string, seed uint64, budget, workers int, ev *e
 	rec.Budget = int64(budget * rec.MaxSteps)
 	s := hpo.Settings{Space: space, Mode: mode, Sampler: hpo.SamplerRandom, MaxSteps: rec.MaxSteps, Parallel: workers,
 		Budget: hpo.Budget{Steps: rec.Budget}, Seed: seed}
+	s.ASHA.MinSteps, s.ASHA.Eta = minSteps, eta
 	switch algo {
 	case "random":
 	case "asha":

@@ -37,7 +37,7 @@ func TestBlackBoxSmoke(t *testing.T) {
 // respected and stopping-based ASHA finds an incumbent with it.
 func TestMultiFidelitySmoke(t *testing.T) {
 	for _, algo := range []string{"random", "asha", "asha-promote", "hyperband", "pbt"} {
-		rec, err := MultiFidelity("mfhartmann6", algo, 1, 10, 4, nil)
+		rec, err := MultiFidelity("mfhartmann6", algo, 1, 10, 4, 0, 0, nil)
 		if err != nil {
 			t.Fatalf("%s: %v", algo, err)
 		}

@@ -11,7 +11,7 @@ worker runs a trial epoch by epoch (each epoch takes the surrogate's cost),
 reports it, and asks trial.should_prune(); the run ends when the total
 epochs reach the budget. Samplers are RandomSampler (as trainyard's ASHA
 runs with random sampling); pruners SuccessiveHalvingPruner and
-HyperbandPruner with min_resource 1, reduction_factor 3.
+HyperbandPruner with min_resource 1 (--min-resource), reduction_factor 3.
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def blackbox(problem: str, algo: str, seed: int, n: int) -> dict:
     return {"side": "optuna", "mode": "blackbox", "problem": problem, "algo": algo, "seed": seed, "regret": regret}
 
 
-def mf(problem: str, algo: str, seed: int, budget_trials: int, workers: int, benches: dict) -> dict:
+def mf(problem: str, algo: str, seed: int, budget_trials: int, workers: int, benches: dict, min_resource: int = 1) -> dict:
     if problem == "mfhartmann6":
         R, goal = 100, "min"
 
@@ -82,9 +82,9 @@ def mf(problem: str, algo: str, seed: int, budget_trials: int, workers: int, ben
 
     budget = budget_trials * R
     if algo == "sh":
-        pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+        pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=min_resource, reduction_factor=3)
     elif algo == "hyperband":
-        pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=R, reduction_factor=3)
+        pruner = optuna.pruners.HyperbandPruner(min_resource=min_resource, max_resource=R, reduction_factor=3)
     elif algo == "random":
         pruner = optuna.pruners.NopPruner()
     else:
@@ -143,6 +143,7 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=200)
     ap.add_argument("--budget", type=int, default=50)
     ap.add_argument("--workers", type=int, default=8)
+    ap.add_argument("--min-resource", type=int, default=1, help="the pruners' min_resource (as the Go driver's -min-steps)")
     ap.add_argument("--out", default="")
     a = ap.parse_args()
     out = open(a.out, "a") if a.out else sys.stdout
@@ -153,7 +154,9 @@ def main() -> None:
                 if a.mode == "blackbox":
                     rec = blackbox(p, algo, seed, a.trials)
                 else:
-                    rec = mf(p, algo, seed, a.budget, a.workers, benches)
+                    rec = mf(p, algo, seed, a.budget, a.workers, benches, a.min_resource)
+                    if a.min_resource != 1:
+                        rec["min_steps"] = a.min_resource
                 out.write(json.dumps(rec) + "\n")
                 out.flush()
             print(f"{p} {algo}: {a.seeds} seeds done", file=sys.stderr)

@@ -136,7 +136,9 @@ def median_diff(a, b, rounds=2000):
 def mf(recs):
     by = defaultdict(list)
     for r in recs:
-        by[(r["problem"], r["side"], r["algo"])].append(r)
+        # runs with a first rung or η other than the default are rows of their own
+        algo = r["algo"] + (f" r={r['min_steps']}" if r.get("min_steps") else "") + (f" η={r['eta']:g}" if r.get("eta") else "")
+        by[(r["problem"], r["side"], algo)].append(r)
     problems = sorted({k[0] for k in by})
     print("### Multi-fidelity: incumbent (best value at max_steps) at a third of the budget and at the budget\n")
     print("Median [IQR] over seeds; lcbench is val_accuracy in % (higher is better), mfhartmann6 is f (lower is better, "
