@@ -72,7 +72,8 @@ def blackbox(recs):
     print("| problem | searcher | n = 50 | n = 100 | n = 200 |")
     print("|---|---|---|---|---|")
     for p, algo in sorted({(k[0], k[2]) for k in by}):
-        ty, op = by.get((p, "trainyard", algo)), by.get((p, "optuna", algo))
+        # trainyard's tpe-optuna (Optuna's defaults) is set against Optuna's tpe as well
+        ty, op = by.get((p, "trainyard", algo)), by.get((p, "optuna", algo.removesuffix("-optuna")))
         if not ty or not op:
             continue
         cells = []
@@ -95,7 +96,7 @@ def basin(by):
     """Hartmann6 TPE: the share of runs in the global basin, per block of
     100 seeds and in all, with a 95% Wilson interval. It shows how far one
     block of seeds is from the next."""
-    rows = [(side, algo, rs) for (p, side, algo), rs in sorted(by.items()) if p == "hartmann6" and algo == "tpe"]
+    rows = [(side, algo, rs) for (p, side, algo), rs in sorted(by.items()) if p == "hartmann6" and algo in ("tpe", "tpe-optuna")]
     if not rows:
         return
     print(f"### Hartmann6 TPE: runs in the global basin (regret < {H6_BASIN:.4f}) [95% Wilson interval]\n")
@@ -177,6 +178,49 @@ def mf(recs):
     print()
 
 
+def rungs(recs):
+    """ASHA by first rung r and reduction factor η: for each setting and
+    problem, the budget at which the median incumbent reaches random
+    search's median final one, and the median incumbent at B. Only runs
+    that name r or η (-min-steps, -eta, --min-resource) and the default
+    ASHA/SH runs take part."""
+    by = defaultdict(list)
+    for r in recs:
+        if r["algo"] not in ("asha", "sh", "random"):
+            continue
+        by[(r["problem"], (r["side"], r["algo"], r.get("min_steps") or 1, r.get("eta") or 3))].append(r)
+    if not any(k[2] != 1 or k[3] != 3 for _, k in by):
+        return
+    problems = sorted({p for p, _ in by})
+    keys = sorted({k for _, k in by if k[1] != "random"}, key=lambda k: (k[0] != "trainyard", k[3], k[2]))
+    print("### ASHA by first rung r and reduction factor η: budget to reach random's final (incumbent at B)\n")
+    print("| searcher | r | η | " + " | ".join(p.replace("lcbench:", "") for p in problems) + " |")
+    print("|---|---|---|" + "---|" * len(problems))
+    for k in keys:
+        cells = []
+        for p in problems:
+            rs, rnd = by.get((p, k)), by.get((p, ("trainyard", "random", 1, 3)))
+            if not rs or not rnd:
+                cells.append("")
+                continue
+            goal = rs[0]["goal"]
+            sign = 1 if goal == "min" else -1
+            target = statistics.median([incumbent(r["curve"], r["budget"], goal) for r in rnd])
+            B = rs[0]["budget"]
+            frac = "–"
+            for i in range(1, 101):
+                vals = [incumbent(r["curve"], B * i / 100, goal) for r in rs]
+                vals = [worst(goal) if math.isnan(v) else v for v in vals]
+                if sign * statistics.median(vals) <= sign * target:
+                    frac = f"{i / 100:.2f}"
+                    break
+            atB = [incumbent(r["curve"], B, goal) for r in rs]
+            atB = [worst(goal) if math.isnan(v) else v for v in atB]
+            cells.append(f"{frac} ({fmt(statistics.median(atB))})")
+        print(f"| {k[0]} {k[1]} | {k[2]} | {k[3]:g} | " + " | ".join(cells) + " |")
+    print()
+
+
 def main():
     recs = []
     for path in sys.argv[1:]:
@@ -188,6 +232,7 @@ def main():
         blackbox(bb)
     if m:
         mf(m)
+        rungs(m)
 
 
 if __name__ == "__main__":
