@@ -85,7 +85,7 @@ const (
 // (multivariate, constant liar on) except two, which find better points
 // for the same number of trials (docs/benchmarks.md, Branin and
 // Hartmann6): 48 candidates instead of 24, and γ(n) = ⌈0.15·n⌉ instead of
-// min(⌈0.1·n⌉, 25). Optuna sets those two to Optuna's.
+// min(⌈0.1·n⌉, 25). The Optuna option (optuna_defaults) keeps Optuna's.
 type TPESettings struct {
 	// Optuna takes Optuna's defaults for NEICandidates and Gamma when
 	// they are not set: with the same random numbers the searcher then
