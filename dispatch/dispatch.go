@@ -68,6 +68,10 @@ type Config struct {
 	// ExtraEnv adds variables for a job (after its own env), e.g. for the
 	// MLflow-compatible API.
 	ExtraEnv func(j *trainyard.Job) []string
+	// Withhold names variables of BaseEnv that job j does not get (the
+	// server's credentials on a server with users); the job's own env may
+	// still set them.
+	Withhold func(j *trainyard.Job) []string
 	// PollInterval is how often the tasks an engine holds are inspected
 	// (pending reasons, the move to running) and failed records retried;
 	// default 1s.

@@ -82,6 +82,11 @@ func (d *Dispatcher) env(j *trainyard.Job) []string {
 			m[k] = v
 		}
 	}
+	if d.cfg.Withhold != nil {
+		for _, k := range d.cfg.Withhold(j) {
+			delete(m, k)
+		}
+	}
 	for k, v := range j.Env {
 		m[k] = v
 	}

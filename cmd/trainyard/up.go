@@ -270,9 +270,15 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	// below are its guarded views; the dispatcher holds the store itself.
 	acc := access.New(access.Config{Store: store, SharedToken: cfg.Token, Logger: logger})
 	defer acc.Close()
-	var baseEnv []string // nil: the server's environment
-	if executorKinds[cfg.Executor].elsewhere {
-		baseEnv = []string{}
+	// Jobs start from the server's environment (none when they run in an
+	// image elsewhere), less the server's own settings.
+	baseEnv := []string{}
+	if !executorKinds[cfg.Executor].elsewhere {
+		var withheld []string
+		baseEnv, withheld = jobBaseEnv(os.Environ(), serverVars(upCmd().Flags()))
+		if len(withheld) > 0 {
+			logger.Info("the server's own settings are not passed to jobs", "variables", strings.Join(withheld, ","))
+		}
 	}
 	// Sweeps follow their trials' jobs: the dispatcher tells the sweep
 	// service of every stored change (changes before it started are kept).
@@ -284,6 +290,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	d = dispatch.New(dispatch.Config{
 		Machine: machine, BackfillWindow: cfg.BackfillWindow, KillGrace: cfg.KillGrace, BaseEnv: baseEnv,
 		ServerURL: url, CheckWorkdir: true, Logger: logger, Shared: shared, OnChange: sweeps.OnJob,
+		Withhold: withholdCredentials(ctx, isS3(artifactsWhere), acc.Mode),
 		ExtraEnv: func(j *trainyard.Job) []string {
 			env, err := acc.JobEnv(ctx, j)
 			if err != nil {
